@@ -1,1 +1,269 @@
-//! service-host
+//! Starts one service of the fleet: its database pool (as the service's own
+//! role, in its own schema) and migrations, the messaging tables, its outbox
+//! relay and consumers, and its HTTP server with the operational endpoints;
+//! and stops them in the right order.
+//!
+//! A service's `build(config)` calls [`Host::start`], registers its handlers
+//! on [`Host::consumer`], hands its router to [`Host::serve`] and returns the
+//! [`App`]; its `main` is [`run_main`]. Tests build the same `App` on port 0.
+
+mod config;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use axum::Router;
+use http_service::auth::Authenticator;
+use http_service::server::{CommonRoutes, OpenApi, ReadinessCheck};
+use messaging::kafka::BrokerProbe;
+use messaging::{ConsumerConfig, ConsumerRunner, MessagingMetrics, Relay, RelayConfig};
+use prometheus::Registry;
+use secrecy::ExposeSecret;
+use shared_events::Topic;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::HostConfig;
+
+/// What is fixed about a service: its name, port, schema, migrations and the
+/// topic it publishes on.
+pub struct ServiceSpec {
+    /// The service's name, also its consumer group and `producer`.
+    pub name: &'static str,
+    pub default_port: u16,
+    pub schema: &'static str,
+    pub migrator: &'static Migrator,
+    /// Topics this service writes to its outbox.
+    pub produces: &'static [Topic],
+}
+
+/// A service's shared resources while it is being built.
+pub struct Host {
+    pub spec: &'static ServiceSpec,
+    pub config: HostConfig,
+    pub pool: PgPool,
+    pub registry: Registry,
+    pub metrics: MessagingMetrics,
+    pub auth: Authenticator,
+}
+
+impl Host {
+    /// Connects to the database as the service's role, migrates its schema
+    /// and installs the messaging tables.
+    pub async fn start(spec: &'static ServiceSpec, config: HostConfig) -> anyhow::Result<Host> {
+        let options: PgConnectOptions = config
+            .database_url
+            .expose_secret()
+            .parse()
+            .context("DATABASE_URL: not a PostgreSQL URL")?;
+        // The role's default search_path is its schema already; saying it
+        // here too keeps a misprovisioned role from writing elsewhere.
+        let options = options.options([("search_path", spec.schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .with_context(|| format!("failed to connect to the {} database", spec.name))?;
+        spec.migrator
+            .run(&pool)
+            .await
+            .with_context(|| format!("failed to migrate schema {}", spec.schema))?;
+        messaging::schema::install(&pool)
+            .await
+            .context("failed to install the messaging tables")?;
+        let registry = Registry::new();
+        let metrics = MessagingMetrics::register(&registry)
+            .context("failed to register messaging metrics")?;
+        let auth =
+            Authenticator::new(config.auth.clone()).context("invalid authentication settings")?;
+        Ok(Host {
+            spec,
+            config,
+            pool,
+            registry,
+            metrics,
+            auth,
+        })
+    }
+
+    /// A consumer runner in this service's consumer group; register handlers
+    /// on it and pass it to [`Host::serve`].
+    pub fn consumer(&self) -> ConsumerRunner {
+        let group = self
+            .config
+            .consumer_group
+            .clone()
+            .unwrap_or_else(|| self.spec.name.to_owned());
+        ConsumerRunner::new(
+            ConsumerConfig::new(&self.config.kafka_bootstrap, group),
+            self.pool.clone(),
+            self.metrics.clone(),
+        )
+    }
+
+    /// Binds the HTTP port and assembles the running parts.
+    pub async fn serve(
+        self,
+        routes: Router,
+        openapi: OpenApi,
+        consumer: ConsumerRunner,
+    ) -> anyhow::Result<App> {
+        let mut topics: Vec<Topic> = self.spec.produces.to_vec();
+        topics.extend(consumer.topics());
+        messaging::kafka::ensure_topics(
+            &self.config.kafka_bootstrap,
+            &topics,
+            self.config.kafka_partitions,
+            self.config.kafka_replication,
+        )
+        .await
+        .context("failed to create the service's topics")?;
+
+        let broker = BrokerProbe::new(&self.config.kafka_bootstrap)?;
+        let common = CommonRoutes::new(self.registry.clone(), openapi)
+            .readiness_check(DatabaseCheck(self.pool.clone()))
+            .readiness_check(BrokerCheck(broker));
+        let router = http_service::server::layered(
+            routes.merge(common.router()),
+            &self.config.http,
+            &self.registry,
+        );
+
+        let listener = TcpListener::bind(("0.0.0.0", self.config.http.port))
+            .await
+            .with_context(|| format!("failed to bind port {}", self.config.http.port))?;
+        let port = listener.local_addr().context("no local address")?.port();
+        let relay = Relay::new(
+            self.pool.clone(),
+            RelayConfig::new(&self.config.kafka_bootstrap),
+            self.metrics.clone(),
+        )?;
+        Ok(App {
+            name: self.spec.name,
+            port,
+            listener,
+            router,
+            relay,
+            consumer,
+            pool: self.pool,
+            shutdown: CancellationToken::new(),
+        })
+    }
+}
+
+/// A built service, ready to run.
+pub struct App {
+    name: &'static str,
+    port: u16,
+    listener: TcpListener,
+    router: Router,
+    relay: Relay,
+    consumer: ConsumerRunner,
+    pool: PgPool,
+    shutdown: CancellationToken,
+}
+
+impl App {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancelling this token stops the service gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Serves until the shutdown token is cancelled. Then it stops taking
+    /// requests and messages, lets in-flight handlers finish, and only then
+    /// flushes the outbox, so events those handlers wrote still go out.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let App {
+            name,
+            listener,
+            router,
+            relay,
+            consumer,
+            pool,
+            shutdown,
+            ..
+        } = self;
+        let relay_stop = CancellationToken::new();
+        let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
+        let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+        tracing::info!(service = name, port = self.port, "listening");
+        let served = http_service::server::serve(listener, router, shutdown.clone()).await;
+        shutdown.cancel();
+        let consumed = consumer_task.await.context("consumer task panicked")?;
+        relay_stop.cancel();
+        relay_task.await.context("relay task panicked")?;
+        pool.close().await;
+        tracing::info!(service = name, "stopped");
+        served.context("HTTP server failed")?;
+        consumed
+    }
+}
+
+/// `main` of a service binary: tracing, config from the environment, build,
+/// run until SIGTERM, Ctrl-C or (under the local launcher) stdin closing.
+pub fn run_main<F, Fut>(spec: &'static ServiceSpec, build: F) -> anyhow::Result<()>
+where
+    F: FnOnce(HostConfig) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<App>>,
+{
+    http_service::telemetry::init_tracing(spec.name);
+    let config = HostConfig::from_env(spec)?;
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let app = build(config)
+            .await
+            .with_context(|| format!("failed to start {}", spec.name))?;
+        let shutdown = app.shutdown_token();
+        http_service::server::shutdown_on_signals(shutdown.clone());
+        if config::exit_on_stdin_eof() {
+            config::shutdown_on_stdin_eof(shutdown);
+        }
+        app.run().await
+    })
+}
+
+struct DatabaseCheck(PgPool);
+
+#[async_trait]
+impl ReadinessCheck for DatabaseCheck {
+    fn name(&self) -> &str {
+        "database"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        sqlx::query("SELECT 1")
+            .execute(&self.0)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
+struct BrokerCheck(BrokerProbe);
+
+#[async_trait]
+impl ReadinessCheck for BrokerCheck {
+    fn name(&self) -> &str {
+        "broker"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        self.0
+            .check(Duration::from_millis(1500))
+            .await
+            .map_err(|e| format!("{e:#}"))
+    }
+}

@@ -1,0 +1,149 @@
+//! The operational endpoints every service serves: `/healthz`, `/readyz`,
+//! `/metrics` and `/openapi.json`.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use axum::{
+    extract::State,
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use prometheus::{Encoder, Registry, TextEncoder};
+use serde_json::{json, Value};
+
+use super::openapi::OpenApi;
+use crate::problem::Problem;
+
+/// How long one readiness check may take. Orchestrators probe often and with
+/// short timeouts of their own; a check that hangs counts as failed.
+pub const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A dependency `/readyz` probes, such as the database or the broker.
+#[async_trait::async_trait]
+pub trait ReadinessCheck: Send + Sync {
+    /// The key under `checks` in the `/readyz` answer.
+    fn name(&self) -> &str;
+
+    /// `Err` carries the reason, which is logged but not served: 5xx bodies
+    /// say nothing internal.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Builds the router of the operational endpoints.
+///
+/// ```ignore
+/// let routes = CommonRoutes::new(registry.clone(), openapi)
+///     .readiness_check(DatabaseCheck(pool.clone()))
+///     .router();
+/// ```
+pub struct CommonRoutes {
+    registry: Registry,
+    openapi: OpenApi,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+struct Shared {
+    registry: Registry,
+    openapi: Value,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+}
+
+impl CommonRoutes {
+    /// `registry` is the one passed to [`crate::server::layered`], so that
+    /// `/metrics` includes the HTTP metrics next to the service's own.
+    pub fn new(registry: Registry, openapi: OpenApi) -> Self {
+        Self {
+            registry,
+            openapi,
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn readiness_check(mut self, check: impl ReadinessCheck + 'static) -> Self {
+        self.checks.push(Arc::new(check));
+        self
+    }
+
+    pub fn readiness_check_arc(mut self, check: Arc<dyn ReadinessCheck>) -> Self {
+        self.checks.push(check);
+        self
+    }
+
+    /// A router to merge into the service's own, whatever its state type.
+    pub fn router<S>(self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let shared = Arc::new(Shared {
+            registry: self.registry,
+            // The document never changes after start-up; render it once.
+            openapi: self.openapi.to_json(),
+            checks: self.checks,
+        });
+        Router::new()
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/openapi.json", get(openapi))
+            .with_state(shared)
+    }
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    // Checks run concurrently so the answer takes as long as the slowest
+    // check, bounded by the timeout, not their sum.
+    let outcomes = futures::future::join_all(shared.checks.iter().map(|check| async move {
+        let outcome = match tokio::time::timeout(READINESS_TIMEOUT, check.check()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(("failed", reason)),
+            Err(_) => Err(("timed_out", format!("no answer within {READINESS_TIMEOUT:?}"))),
+        };
+        (check.name().to_owned(), outcome)
+    }))
+    .await;
+
+    let mut checks = BTreeMap::new();
+    let mut failing = Vec::new();
+    for (name, outcome) in outcomes {
+        match outcome {
+            Ok(()) => {
+                checks.insert(name, "ok");
+            }
+            Err((state, reason)) => {
+                tracing::warn!(check = %name, %reason, "readiness check {state}");
+                checks.insert(name.clone(), state);
+                failing.push(name);
+            }
+        }
+    }
+
+    if failing.is_empty() {
+        axum::Json(json!({"status": "ready", "checks": checks})).into_response()
+    } else {
+        Problem::service_unavailable("not_ready", format!("Not ready: {}.", failing.join(", ")))
+            .with("checks", json!(checks))
+            .into_response()
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    if let Err(err) = encoder.encode(&shared.registry.gather(), &mut body) {
+        tracing::error!(error = %err, "failed to encode metrics");
+        return Problem::internal().into_response();
+    }
+    let content_type = HeaderValue::from_str(encoder.format_type())
+        .unwrap_or_else(|_| HeaderValue::from_static("text/plain; version=0.0.4"));
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn openapi(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(shared.openapi.clone()).into_response()
+}

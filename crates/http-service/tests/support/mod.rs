@@ -1,0 +1,43 @@
+//! Starts a router the way a service does (`layered` + `serve` on port 0)
+//! and hands the test its base URL.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use http_service::{layered, serve, HttpConfig};
+use prometheus::Registry;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestServer {
+    pub base: String,
+    pub registry: Registry,
+    pub shutdown: CancellationToken,
+    pub handle: JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+/// Serves `router` behind the shared middleware; `registry` is the one the
+/// router's `CommonRoutes` was built with, if any.
+pub async fn start(router: Router, registry: Registry) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = layered(router, &HttpConfig::with_port(0), &registry);
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(serve(listener, app, shutdown.clone()));
+    TestServer {
+        base,
+        registry,
+        shutdown,
+        handle,
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}

@@ -1,0 +1,406 @@
+//! The launch sequence and the way down.
+//!
+//! Up: the service binaries are checked, the private PostgreSQL cluster
+//! starts (or `DATABASE_URL` is used) and gets the `heyblue` database with a
+//! schema and role per service, the embedded broker starts with every topic,
+//! the services are spawned, each one's `/readyz` is awaited, demo data is
+//! seeded and the banner printed.
+//!
+//! Down, whether after Ctrl-C/SIGTERM, a fleet that never became ready, or a
+//! failed step: the services first (they still flush their outboxes to the
+//! broker and their last transactions to the database), then the database
+//! cluster if we started it, then the broker. Whatever was started is
+//! stopped on every path.
+
+use std::future::Future;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use messaging::embedded::EmbeddedBroker;
+use pg_cluster::{schema_for_service, ClusterOptions, PgCluster, Provisioned, FLEET_SCHEMAS};
+use secrecy::ExposeSecret;
+use shared_events::Topic;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::banner::Banner;
+use crate::config::{name_width, Config, Service, DATABASE, SERVICES};
+use crate::seed::{self, DEMO_TOKEN_TTL};
+use crate::supervisor::{ChildSpec, Supervisor};
+
+/// How long the whole fleet gets to answer `/readyz` with 200.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Partitions of every topic: enough for several consumers per group.
+const TOPIC_PARTITIONS: i32 = 6;
+
+/// What the launcher has started so far, stopped in reverse by [`Stack::stop`].
+#[derive(Default)]
+struct Stack {
+    cluster: Option<PgCluster>,
+    broker: Option<EmbeddedBroker>,
+    supervisor: Option<Supervisor>,
+}
+
+/// How a launch ended when nothing failed.
+enum Outcome {
+    /// Stopped by a signal.
+    Stopped,
+    /// These services never answered `/readyz` with 200.
+    NotReady(Vec<&'static str>),
+}
+
+/// Runs the fleet until Ctrl-C or SIGTERM; the process's exit code.
+pub async fn run(config: Config) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    let force = CancellationToken::new();
+    if let Err(error) = watch_signals(shutdown.clone(), force.clone()) {
+        eprintln!("local-stack | error: {error:#}");
+        return ExitCode::FAILURE;
+    }
+
+    let mut stack = Stack::default();
+    let outcome = launch(&config, &mut stack, &shutdown, &force).await;
+    if !shutdown.is_cancelled() {
+        shutdown.cancel();
+    }
+    eprintln!("local-stack | stopping the fleet");
+    let stopped = stack.stop().await;
+
+    let mut code = ExitCode::SUCCESS;
+    match outcome {
+        Ok(Outcome::Stopped) => {}
+        Ok(Outcome::NotReady(services)) => {
+            eprintln!(
+                "local-stack | error: not ready within {}s: {}",
+                READY_TIMEOUT.as_secs(),
+                services.join(", ")
+            );
+            code = ExitCode::FAILURE;
+        }
+        Err(error) => {
+            eprintln!("local-stack | error: {error:#}");
+            code = ExitCode::FAILURE;
+        }
+    }
+    if let Err(error) = stopped {
+        eprintln!("local-stack | error: {error:#}");
+        code = ExitCode::FAILURE;
+    }
+    eprintln!("local-stack | stopped");
+    code
+}
+
+/// The first SIGINT or SIGTERM cancels `shutdown`; a second one cancels
+/// `force`, which kills children without waiting for their grace period.
+fn watch_signals(shutdown: CancellationToken, force: CancellationToken) -> anyhow::Result<()> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("failed to listen for SIGTERM")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            if shutdown.is_cancelled() {
+                eprintln!("local-stack | second signal: killing the services now");
+                force.cancel();
+                return;
+            }
+            shutdown.cancel();
+        }
+    });
+    Ok(())
+}
+
+async fn launch(
+    config: &Config,
+    stack: &mut Stack,
+    shutdown: &CancellationToken,
+    force: &CancellationToken,
+) -> anyhow::Result<Outcome> {
+    check_binaries(&config.bin_dir)?;
+
+    let (admin_url, database_shown) = match &config.database_url {
+        Some(url) => (
+            url.expose_secret().to_owned(),
+            format!("DATABASE_URL's server, database {DATABASE}"),
+        ),
+        None => {
+            let dir = config.postgres_dir();
+            eprintln!(
+                "local-stack | starting PostgreSQL in {}",
+                dir.display()
+            );
+            let cluster = tokio::task::spawn_blocking(move || {
+                PgCluster::start_with(&dir, ClusterOptions::local_stack())
+            })
+            .await
+            .context("the PostgreSQL start-up thread failed")??;
+            let admin_url = cluster.admin_url();
+            stack.cluster = Some(cluster);
+            let shown = admin_url.replace("/postgres", &format!("/{DATABASE}"));
+            (admin_url, format!("{shown} (admin)"))
+        }
+    };
+    let Some(provisioned) = until_shutdown(shutdown, provision(&admin_url)).await else {
+        return Ok(Outcome::Stopped);
+    };
+    let provisioned = provisioned?;
+
+    let broker = EmbeddedBroker::start(1).context("failed to start the embedded broker")?;
+    let bootstrap = broker.bootstrap_servers().to_owned();
+    stack.broker = Some(broker);
+    let Some(topics) = until_shutdown(
+        shutdown,
+        messaging::kafka::ensure_topics(&bootstrap, &Topic::ALL, TOPIC_PARTITIONS, 1),
+    )
+    .await
+    else {
+        return Ok(Outcome::Stopped);
+    };
+    topics.context("failed to create the topics on the embedded broker")?;
+    eprintln!("local-stack | embedded broker on {bootstrap}");
+
+    let specs = SERVICES
+        .iter()
+        .map(|service| child_spec(config, *service, &provisioned, &bootstrap))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    stack.supervisor = Some(Supervisor::start(
+        specs,
+        name_width(),
+        shutdown.child_token(),
+        force.clone(),
+    ));
+
+    let targets: Vec<(&'static str, u16)> = SERVICES
+        .iter()
+        .map(|service| (service.name, config.port(*service)))
+        .collect();
+    let Some(not_ready) = until_shutdown(shutdown, wait_until_ready(&targets)).await else {
+        return Ok(Outcome::Stopped);
+    };
+    if !not_ready?.is_empty() {
+        let pending = wait_until_ready_once(&targets).await?;
+        return Ok(Outcome::NotReady(pending));
+    }
+
+    let secret = config.jwt_secret.expose_secret();
+    let seed_targets = seed::Targets {
+        user_points: service_url(config, "user-points")?,
+    };
+    let Some(warnings) = until_shutdown(shutdown, seed::seed(&seed_targets, secret)).await else {
+        return Ok(Outcome::Stopped);
+    };
+    let warnings = warnings?;
+    for warning in &warnings {
+        eprintln!("local-stack | warning: {warning}");
+    }
+
+    let tokens = seed::demo_tokens(secret);
+    let banner = Banner {
+        services: targets,
+        tokens: &tokens,
+        token_days: DEMO_TOKEN_TTL.as_secs() / 86_400,
+        jwt_secret: secret,
+        kafka_bootstrap: &bootstrap,
+        database: &database_shown,
+        warnings: &warnings,
+    };
+    print_lines(&banner.lines());
+
+    shutdown.cancelled().await;
+    Ok(Outcome::Stopped)
+}
+
+impl Stack {
+    /// Stops, in order, the services, the database cluster and the broker.
+    async fn stop(self) -> anyhow::Result<()> {
+        if let Some(supervisor) = self.supervisor {
+            supervisor.stop().await;
+        }
+        let mut result = Ok(());
+        if let Some(cluster) = self.cluster {
+            eprintln!("local-stack | stopping PostgreSQL");
+            result = tokio::task::spawn_blocking(move || cluster.stop())
+                .await
+                .context("the PostgreSQL shut-down thread failed")
+                .and_then(|stopped| stopped);
+        }
+        drop(self.broker);
+        result
+    }
+}
+
+/// `future`'s output, or `None` once shutdown was asked for first.
+async fn until_shutdown<T>(
+    shutdown: &CancellationToken,
+    future: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        output = future => Some(output),
+        () = shutdown.cancelled() => None,
+    }
+}
+
+/// Fails before anything starts when a service binary is missing.
+fn check_binaries(bin_dir: &Path) -> anyhow::Result<()> {
+    let missing: Vec<&str> = SERVICES
+        .iter()
+        .map(|service| service.name)
+        .filter(|name| !bin_dir.join(name).is_file())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "service binaries missing in {}: {} (build them with `cargo build --workspace --bins`, or set HEYBLUE_BIN_DIR)",
+            bin_dir.display(),
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+async fn provision(admin_url: &str) -> anyhow::Result<Provisioned> {
+    pg_cluster::provision(admin_url, DATABASE, &FLEET_SCHEMAS)
+        .await
+        .with_context(|| format!("failed to provision database {DATABASE}"))
+}
+
+/// `http://127.0.0.1:<port>` of the named service in this run.
+fn service_url(config: &Config, name: &str) -> anyhow::Result<String> {
+    let service = SERVICES
+        .iter()
+        .find(|service| service.name == name)
+        .with_context(|| format!("{name} is not a service of the fleet"))?;
+    Ok(format!("http://127.0.0.1:{}", config.port(*service)))
+}
+
+/// The environment variable naming where a peer service listens:
+/// `HEYBLUE_USER_POINTS_URL` for `user-points`.
+pub fn peer_url_variable(service: &str) -> String {
+    format!(
+        "HEYBLUE_{}_URL",
+        service.to_ascii_uppercase().replace('-', "_")
+    )
+}
+
+fn child_spec(
+    config: &Config,
+    service: Service,
+    provisioned: &Provisioned,
+    bootstrap: &str,
+) -> anyhow::Result<ChildSpec> {
+    let schema = schema_for_service(service.name)
+        .with_context(|| format!("no schema belongs to {}", service.name))?;
+    let mut env = vec![
+        ("PORT".to_owned(), config.port(service).to_string()),
+        ("DATABASE_URL".to_owned(), provisioned.url(schema)),
+        ("KAFKA_BOOTSTRAP".to_owned(), bootstrap.to_owned()),
+        (
+            "HEYBLUE_JWT_SECRET".to_owned(),
+            config.jwt_secret.expose_secret().to_owned(),
+        ),
+        ("RUST_LOG".to_owned(), config.rust_log.clone()),
+        ("HEYBLUE_EXIT_ON_STDIN_EOF".to_owned(), "1".to_owned()),
+    ];
+    if let Some(format) = &config.log_format {
+        env.push(("LOG_FORMAT".to_owned(), format.clone()));
+    }
+    // Where every peer listens, since the port offset moves them off the
+    // defaults that services would otherwise assume.
+    for peer in SERVICES {
+        env.push((
+            peer_url_variable(peer.name),
+            format!("http://127.0.0.1:{}", config.port(peer)),
+        ));
+    }
+    Ok(ChildSpec {
+        name: service.name,
+        program: config.bin_dir.join(service.name),
+        env,
+    })
+}
+
+/// Polls every service's `/readyz` until all answer 200 or [`READY_TIMEOUT`]
+/// passes; the services still not ready.
+async fn wait_until_ready(targets: &[(&'static str, u16)]) -> anyhow::Result<Vec<&'static str>> {
+    eprintln!(
+        "local-stack | waiting for {} services to become ready",
+        targets.len()
+    );
+    let client = probe_client()?;
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut pending: Vec<(&'static str, u16)> = targets.to_vec();
+    loop {
+        let checks = pending
+            .iter()
+            .map(|(_, port)| is_ready(&client, *port))
+            .collect::<Vec<_>>();
+        let results = futures::future::join_all(checks).await;
+        pending = pending
+            .into_iter()
+            .zip(results)
+            .filter(|(_, ready)| !ready)
+            .map(|(target, _)| target)
+            .collect();
+        if pending.is_empty() || Instant::now() >= deadline {
+            return Ok(pending.into_iter().map(|(name, _)| name).collect());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// One last look at every service, for the not-ready report.
+async fn wait_until_ready_once(
+    targets: &[(&'static str, u16)],
+) -> anyhow::Result<Vec<&'static str>> {
+    let client = probe_client()?;
+    let mut pending = Vec::new();
+    for (name, port) in targets {
+        if !is_ready(&client, *port).await {
+            pending.push(*name);
+        }
+    }
+    Ok(pending)
+}
+
+fn probe_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .context("failed to build the readiness HTTP client")
+}
+
+async fn is_ready(client: &reqwest::Client, port: u16) -> bool {
+    client
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .is_ok_and(|response| response.status() == reqwest::StatusCode::OK)
+}
+
+/// Prints to stdout; a closed terminal is no reason to stop the fleet.
+fn print_lines(lines: &[String]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_urls_are_named_after_the_service() {
+        assert_eq!(peer_url_variable("catalog"), "HEYBLUE_CATALOG_URL");
+        assert_eq!(
+            peer_url_variable("payment-gateway"),
+            "HEYBLUE_PAYMENT_GATEWAY_URL"
+        );
+    }
+}

@@ -1,0 +1,561 @@
+//! The consumer runner: the one loop every service's event handlers run in.
+//!
+//! For each message: decode the envelope (undecodable → dead letter), skip
+//! event types the handler's family does not know, then in one database
+//! transaction record the `event_id` in the inbox and run the handler. The
+//! offset is stored for commit only after that transaction commits, so a
+//! crash anywhere redelivers the message and the inbox turns the redelivery
+//! into a no-op.
+//!
+//! Messages of one partition are handled one at a time, in order; partitions
+//! run concurrently. A handler's transient failure is retried with backoff;
+//! when retries run out, or the failure is permanent, the message goes to
+//! `<topic>.dlq` with the error in its headers and the partition moves on. A
+//! database or broker outage is not the message's fault: the runner waits it
+//! out instead of dead-lettering.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::statistics::Statistics;
+use rdkafka::ClientContext;
+use shared_events::{Envelope, EnvelopeHeader, EventFamily, Topic};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::kafka::{self, client_config, reliable_producer, HEADER_TRACEPARENT};
+use crate::metrics::MessagingMetrics;
+use crate::trace::TraceParent;
+
+/// Handles one family of events. Runs inside the transaction that records
+/// the event in the inbox: write state and outbox rows through `conn`, and
+/// they commit together with the dedupe record.
+#[async_trait]
+pub trait Handler<E: EventFamily>: Send + Sync + 'static {
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope<E>,
+    ) -> Result<(), HandlerError>;
+}
+
+/// Why a handler failed, which decides between retrying and dead-lettering.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying: a lock timeout, a dependency briefly away.
+    #[error("transient failure: {0:#}")]
+    Transient(anyhow::Error),
+    /// Retrying cannot help: the event contradicts what we know.
+    #[error("permanent failure: {0:#}")]
+    Permanent(anyhow::Error),
+}
+
+impl HandlerError {
+    pub fn transient(error: impl Into<anyhow::Error>) -> Self {
+        HandlerError::Transient(error.into())
+    }
+
+    pub fn permanent(error: impl Into<anyhow::Error>) -> Self {
+        HandlerError::Permanent(error.into())
+    }
+}
+
+impl From<sqlx::Error> for HandlerError {
+    /// Integrity violations (SQLSTATE class 23) will fail again on retry;
+    /// everything else from the database may pass next time.
+    fn from(error: sqlx::Error) -> Self {
+        let integrity = matches!(&error, sqlx::Error::Database(db)
+            if db.code().is_some_and(|code| code.starts_with("23")));
+        if integrity {
+            HandlerError::Permanent(error.into())
+        } else {
+            HandlerError::Transient(error.into())
+        }
+    }
+}
+
+/// How often a handler's transient failure is retried before dead-lettering.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub bootstrap: String,
+    /// The consumer group; also the inbox's scope for dedupe.
+    pub group_id: String,
+    pub retry: RetryPolicy,
+    /// Longest pause while waiting out a database or broker outage.
+    pub outage_max_backoff: Duration,
+    /// Messages buffered per partition ahead of its handler.
+    pub partition_buffer: usize,
+}
+
+impl ConsumerConfig {
+    pub fn new(bootstrap: impl Into<String>, group_id: impl Into<String>) -> Self {
+        ConsumerConfig {
+            bootstrap: bootstrap.into(),
+            group_id: group_id.into(),
+            retry: RetryPolicy::default(),
+            outage_max_backoff: Duration::from_secs(5),
+            partition_buffer: 256,
+        }
+    }
+}
+
+/// One registered family, with its type erased so families share a loop.
+#[async_trait]
+trait Route: Send + Sync {
+    fn knows(&self, event_type: &str) -> bool;
+    fn decode_error(&self, payload: &[u8]) -> Option<String>;
+    async fn handle(&self, conn: &mut PgConnection, payload: &[u8]) -> Result<(), HandlerError>;
+}
+
+struct Typed<E, H> {
+    handler: H,
+    family: PhantomData<fn() -> E>,
+}
+
+#[async_trait]
+impl<E: EventFamily, H: Handler<E>> Route for Typed<E, H> {
+    fn knows(&self, event_type: &str) -> bool {
+        E::EVENT_TYPES.contains(&event_type)
+    }
+
+    fn decode_error(&self, payload: &[u8]) -> Option<String> {
+        serde_json::from_slice::<Envelope<E>>(payload)
+            .err()
+            .map(|e| format!("undecodable {}: {e}", E::TOPIC))
+    }
+
+    async fn handle(&self, conn: &mut PgConnection, payload: &[u8]) -> Result<(), HandlerError> {
+        let event: Envelope<E> =
+            serde_json::from_slice(payload).map_err(HandlerError::permanent)?;
+        self.handler.handle(conn, &event).await
+    }
+}
+
+/// Reports consumer lag from librdkafka's periodic statistics.
+struct LagContext {
+    group: String,
+    metrics: MessagingMetrics,
+}
+
+impl ClientContext for LagContext {
+    fn stats(&self, statistics: Statistics) {
+        for (topic, stats) in statistics.topics {
+            for (partition, stats) in stats.partitions {
+                if partition >= 0 && stats.consumer_lag >= 0 {
+                    self.metrics
+                        .consumer_lag
+                        .with_label_values(&[&self.group, &topic, &partition.to_string()])
+                        .set(stats.consumer_lag);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for LagContext {}
+
+type KafkaConsumer = StreamConsumer<LagContext>;
+
+/// Runs registered handlers over their topics until shutdown.
+pub struct ConsumerRunner {
+    config: ConsumerConfig,
+    pool: PgPool,
+    metrics: MessagingMetrics,
+    routes: HashMap<&'static str, Arc<dyn Route>>,
+}
+
+impl ConsumerRunner {
+    pub fn new(config: ConsumerConfig, pool: PgPool, metrics: MessagingMetrics) -> Self {
+        ConsumerRunner {
+            config,
+            pool,
+            metrics,
+            routes: HashMap::new(),
+        }
+    }
+
+    /// Registers the handler of `E`'s topic (one handler per topic).
+    pub fn on<E: EventFamily, H: Handler<E>>(mut self, handler: H) -> Self {
+        self.routes.insert(
+            E::TOPIC.name(),
+            Arc::new(Typed::<E, H> {
+                handler,
+                family: PhantomData,
+            }),
+        );
+        self
+    }
+
+    /// The topics this runner consumes.
+    pub fn topics(&self) -> Vec<Topic> {
+        self.routes
+            .keys()
+            .filter_map(|name| Topic::from_name(name))
+            .collect()
+    }
+
+    /// Consumes until `shutdown` is cancelled; then lets each partition finish
+    /// the message in hand and commits the stored offsets.
+    pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        if self.routes.is_empty() {
+            return Ok(());
+        }
+        let consumer: Arc<KafkaConsumer> = Arc::new(
+            consumer_config(&self.config)
+                .create_with_context(LagContext {
+                    group: self.config.group_id.clone(),
+                    metrics: self.metrics.clone(),
+                })
+                .context("failed to create Kafka consumer")?,
+        );
+        let topics: Vec<&str> = self.routes.keys().copied().collect();
+        consumer
+            .subscribe(&topics)
+            .with_context(|| format!("failed to subscribe to {topics:?}"))?;
+        let worker = Arc::new(Worker {
+            config: self.config.clone(),
+            pool: self.pool.clone(),
+            metrics: self.metrics.clone(),
+            routes: self.routes,
+            dead_letters: reliable_producer(&self.config.bootstrap)?,
+            consumer: consumer.clone(),
+            shutdown: shutdown.clone(),
+        });
+        tracing::info!(group = %self.config.group_id, ?topics, "consumer started");
+
+        let mut partitions: HashMap<(String, i32), mpsc::Sender<OwnedMessage>> = HashMap::new();
+        let mut tasks = JoinSet::new();
+        loop {
+            let received = tokio::select! {
+                received = consumer.recv() => received,
+                () = shutdown.cancelled() => break,
+            };
+            let message = match received {
+                Ok(message) => message.detach(),
+                Err(error) => {
+                    tracing::warn!(error = %error, "Kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let key = (message.topic().to_owned(), message.partition());
+            let sender = partitions.entry(key).or_insert_with(|| {
+                let (sender, receiver) = mpsc::channel(worker.config.partition_buffer);
+                tasks.spawn(worker.clone().run_partition(receiver));
+                sender
+            });
+            tokio::select! {
+                sent = sender.send(message) => if sent.is_err() { break },
+                () = shutdown.cancelled() => break,
+            }
+        }
+        drop(partitions);
+        while tasks.join_next().await.is_some() {}
+        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing stored since the last commit, or the group is gone:
+            // anything uncommitted is redelivered and deduped.
+            tracing::debug!(error = %error, "final offset commit");
+        }
+        tracing::info!(group = %self.config.group_id, "consumer stopped");
+        Ok(())
+    }
+}
+
+fn consumer_config(config: &ConsumerConfig) -> ClientConfig {
+    let mut client = client_config(&config.bootstrap);
+    client
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "500")
+        // Offsets are stored by the runner after the handler's commit, never
+        // on receipt.
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "10")
+        .set("statistics.interval.ms", "5000");
+    client
+}
+
+struct Worker {
+    config: ConsumerConfig,
+    pool: PgPool,
+    metrics: MessagingMetrics,
+    routes: HashMap<&'static str, Arc<dyn Route>>,
+    dead_letters: FutureProducer,
+    consumer: Arc<KafkaConsumer>,
+    shutdown: CancellationToken,
+}
+
+/// What became of one message.
+enum Outcome {
+    Handled,
+    Duplicate,
+    Skipped,
+    DeadLettered,
+    /// Shutdown came first; the offset stays where it was.
+    Interrupted,
+}
+
+impl Worker {
+    async fn run_partition(self: Arc<Self>, mut messages: mpsc::Receiver<OwnedMessage>) {
+        while let Some(message) = messages.recv().await {
+            if self.shutdown.is_cancelled() {
+                break;
+            }
+            let trace = message
+                .headers()
+                .and_then(|h| h.iter().find(|h| h.key == HEADER_TRACEPARENT))
+                .and_then(|h| h.value)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(TraceParent::parse)
+                .map(|parent| parent.child())
+                .unwrap_or_else(TraceParent::new_root);
+            let span = tracing::info_span!(
+                "consume",
+                topic = message.topic(),
+                partition = message.partition(),
+                offset = message.offset(),
+                trace_id = %trace.trace_id_hex(),
+                event_id = tracing::field::Empty,
+                event_type = tracing::field::Empty,
+            );
+            let outcome = trace.scope(self.process(&message).instrument(span)).await;
+            if matches!(outcome, Outcome::Interrupted) {
+                break;
+            }
+            if let Err(error) =
+                self.consumer
+                    .store_offset(message.topic(), message.partition(), message.offset())
+            {
+                // The partition moved to another member, which will see the
+                // message again and find it in the inbox.
+                tracing::debug!(error = %error, "offset not stored");
+            }
+        }
+    }
+
+    async fn process(&self, message: &OwnedMessage) -> Outcome {
+        let topic = message.topic();
+        let payload = message.payload().unwrap_or_default();
+        let header: EnvelopeHeader = match serde_json::from_slice(payload) {
+            Ok(header) => header,
+            Err(error) => {
+                return self
+                    .dead_letter(message, &format!("undecodable envelope: {error}"))
+                    .await
+            }
+        };
+        let span = tracing::Span::current();
+        span.record("event_id", tracing::field::display(header.event_id));
+        span.record("event_type", header.event_type.as_str());
+        let Some(route) = self.routes.get(topic) else {
+            return Outcome::Skipped;
+        };
+        if !route.knows(&header.event_type) {
+            self.metrics
+                .skipped
+                .with_label_values(&[topic, &header.event_type])
+                .inc();
+            tracing::debug!("skipping an event type this service does not handle");
+            return Outcome::Skipped;
+        }
+        if let Some(error) = route.decode_error(payload) {
+            return self.dead_letter(message, &error).await;
+        }
+
+        let mut attempt = 1;
+        let mut outage_backoff = Duration::from_millis(100);
+        loop {
+            match self
+                .attempt(route.as_ref(), message, &header, payload)
+                .await
+            {
+                Ok(outcome) => return outcome,
+                Err(Failure::Outage(error)) => {
+                    tracing::warn!(error = ?error, retry_in = ?outage_backoff, "database unavailable; waiting");
+                    if !self.pause(outage_backoff).await {
+                        return Outcome::Interrupted;
+                    }
+                    outage_backoff = (outage_backoff * 2).min(self.config.outage_max_backoff);
+                }
+                Err(Failure::Handler(HandlerError::Permanent(error))) => {
+                    self.metrics.failed.with_label_values(&[topic]).inc();
+                    tracing::error!(error = ?error, "handler failed permanently");
+                    return self.dead_letter(message, &format!("{error:#}")).await;
+                }
+                Err(Failure::Handler(HandlerError::Transient(error))) => {
+                    self.metrics.failed.with_label_values(&[topic]).inc();
+                    if attempt >= self.config.retry.attempts {
+                        tracing::error!(error = ?error, attempt, "handler failed; retries exhausted");
+                        return self
+                            .dead_letter(
+                                message,
+                                &format!("failed after {attempt} attempts: {error:#}"),
+                            )
+                            .await;
+                    }
+                    let backoff = self.config.retry.backoff(attempt);
+                    tracing::warn!(error = ?error, attempt, retry_in = ?backoff, "handler failed; retrying");
+                    if !self.pause(backoff).await {
+                        return Outcome::Interrupted;
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// One try: inbox record and handler in one transaction.
+    async fn attempt(
+        &self,
+        route: &dyn Route,
+        message: &OwnedMessage,
+        header: &EnvelopeHeader,
+        payload: &[u8],
+    ) -> Result<Outcome, Failure> {
+        let mut tx = self.pool.begin().await.map_err(Failure::outage)?;
+        let recorded = sqlx::query(
+            "INSERT INTO messaging_inbox (consumer, event_id, topic, event_type)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.config.group_id)
+        .bind(header.event_id)
+        .bind(message.topic())
+        .bind(&header.event_type)
+        .execute(&mut *tx)
+        .await
+        .map_err(Failure::outage)?
+        .rows_affected();
+        if recorded == 0 {
+            self.metrics
+                .duplicates
+                .with_label_values(&[message.topic()])
+                .inc();
+            tracing::debug!("already handled; ignoring the redelivery");
+            return Ok(Outcome::Duplicate);
+        }
+        route
+            .handle(&mut tx, payload)
+            .await
+            .map_err(Failure::Handler)?;
+        tx.commit().await.map_err(Failure::outage)?;
+        self.metrics
+            .handled
+            .with_label_values(&[message.topic(), &header.event_type])
+            .inc();
+        Ok(Outcome::Handled)
+    }
+
+    /// Sends the message, as it came, to `<topic>.dlq` with the error in its
+    /// headers, waiting as long as the broker is away (but not past shutdown).
+    async fn dead_letter(&self, message: &OwnedMessage, error: &str) -> Outcome {
+        let topic = message.topic();
+        let dlq = Topic::from_name(topic)
+            .map(|t| t.dlq_name().to_owned())
+            .unwrap_or_else(|| format!("{topic}.dlq"));
+        let mut headers = OwnedHeaders::new();
+        if let Some(original) = message.headers() {
+            for header in original.iter() {
+                headers = headers.insert(Header {
+                    key: header.key,
+                    value: header.value,
+                });
+            }
+        }
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        for (key, value) in [
+            (kafka::HEADER_DLQ_ERROR, error),
+            (kafka::HEADER_DLQ_TOPIC, topic),
+            (kafka::HEADER_DLQ_PARTITION, partition.as_str()),
+            (kafka::HEADER_DLQ_OFFSET, offset.as_str()),
+            (kafka::HEADER_DLQ_CONSUMER, self.config.group_id.as_str()),
+        ] {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let mut record = FutureRecord::<[u8], [u8]>::to(&dlq).headers(headers);
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        if let Some(payload) = message.payload() {
+            record = record.payload(payload);
+        }
+        let sent = tokio::select! {
+            sent = self.dead_letters.send(record, rdkafka::util::Timeout::Never) => sent,
+            () = self.shutdown.cancelled() => return Outcome::Interrupted,
+        };
+        match sent {
+            Ok(_) => {
+                self.metrics.dead_lettered.with_label_values(&[topic]).inc();
+                tracing::error!(dlq = %dlq, error, "message dead-lettered");
+                Outcome::DeadLettered
+            }
+            Err((kafka_error, _)) => {
+                // Storing the offset now would lose the message; stop this
+                // partition's work so it is redelivered after a restart.
+                tracing::error!(error = %kafka_error, "failed to dead-letter a message");
+                Outcome::Interrupted
+            }
+        }
+    }
+
+    /// Sleeps unless shutdown comes first; false when it did.
+    async fn pause(&self, duration: Duration) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(duration) => true,
+            () = self.shutdown.cancelled() => false,
+        }
+    }
+}
+
+enum Failure {
+    Outage(anyhow::Error),
+    Handler(HandlerError),
+}
+
+impl Failure {
+    fn outage(error: sqlx::Error) -> Self {
+        Failure::Outage(error.into())
+    }
+}

@@ -1,0 +1,103 @@
+//! Prometheus metrics of the outbox relay and the consumers, registered in
+//! the registry of the service that runs them.
+
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// Everything messaging reports. Cheap to clone.
+#[derive(Clone)]
+pub struct MessagingMetrics {
+    /// Outbox rows not yet published.
+    pub outbox_backlog: IntGauge,
+    /// Age of the oldest unpublished outbox row, in seconds.
+    pub outbox_oldest_age_seconds: IntGauge,
+    pub outbox_published: IntCounter,
+    pub outbox_publish_errors: IntCounter,
+    /// Events handled, by topic and event type.
+    pub handled: IntCounterVec,
+    /// Redelivered events that were already handled.
+    pub duplicates: IntCounterVec,
+    /// Events of a type this consumer does not know.
+    pub skipped: IntCounterVec,
+    /// Failed handler attempts (each retry counts).
+    pub failed: IntCounterVec,
+    pub dead_lettered: IntCounterVec,
+    /// Messages behind the partition's end, as librdkafka last reported.
+    pub consumer_lag: IntGaugeVec,
+}
+
+impl MessagingMetrics {
+    /// Registers the metrics in `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let metrics = MessagingMetrics {
+            outbox_backlog: IntGauge::new(
+                "messaging_outbox_backlog",
+                "Outbox rows not yet published",
+            )?,
+            outbox_oldest_age_seconds: IntGauge::new(
+                "messaging_outbox_oldest_age_seconds",
+                "Age of the oldest unpublished outbox row",
+            )?,
+            outbox_published: IntCounter::new(
+                "messaging_outbox_published_total",
+                "Outbox rows published to Kafka",
+            )?,
+            outbox_publish_errors: IntCounter::new(
+                "messaging_outbox_publish_errors_total",
+                "Relay rounds that failed and were retried",
+            )?,
+            handled: counter_vec(
+                "messaging_events_handled_total",
+                "Events handled",
+                &["topic", "event_type"],
+            )?,
+            duplicates: counter_vec(
+                "messaging_events_duplicate_total",
+                "Redelivered events ignored because they were handled before",
+                &["topic"],
+            )?,
+            skipped: counter_vec(
+                "messaging_events_skipped_total",
+                "Events of an unknown type, skipped",
+                &["topic", "event_type"],
+            )?,
+            failed: counter_vec(
+                "messaging_events_failed_total",
+                "Handler attempts that failed",
+                &["topic"],
+            )?,
+            dead_lettered: counter_vec(
+                "messaging_events_dead_lettered_total",
+                "Messages sent to the dead-letter topic",
+                &["topic"],
+            )?,
+            consumer_lag: IntGaugeVec::new(
+                Opts::new(
+                    "messaging_consumer_lag",
+                    "Messages behind the end of the partition",
+                ),
+                &["group", "topic", "partition"],
+            )?,
+        };
+        registry.register(Box::new(metrics.outbox_backlog.clone()))?;
+        registry.register(Box::new(metrics.outbox_oldest_age_seconds.clone()))?;
+        registry.register(Box::new(metrics.outbox_published.clone()))?;
+        registry.register(Box::new(metrics.outbox_publish_errors.clone()))?;
+        registry.register(Box::new(metrics.handled.clone()))?;
+        registry.register(Box::new(metrics.duplicates.clone()))?;
+        registry.register(Box::new(metrics.skipped.clone()))?;
+        registry.register(Box::new(metrics.failed.clone()))?;
+        registry.register(Box::new(metrics.dead_lettered.clone()))?;
+        registry.register(Box::new(metrics.consumer_lag.clone()))?;
+        Ok(metrics)
+    }
+
+    /// Metrics that are counted but not exported; for tests and tools.
+    pub fn unregistered() -> Self {
+        // Registering in a throwaway registry cannot collide.
+        Self::register(&Registry::new()).unwrap_or_else(|_| unreachable!())
+    }
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    IntCounterVec::new(Opts::new(name, help), labels)
+}

@@ -1,0 +1,35 @@
+//! The transactional outbox: an event is written in the same database
+//! transaction as the state change it describes, never published directly.
+
+use shared_events::{Envelope, EventFamily};
+use sqlx::PgConnection;
+
+use crate::schema::NOTIFY_CHANNEL_SQL;
+use crate::trace::TraceParent;
+
+/// Adds `envelope` to the outbox inside the caller's transaction (pass
+/// `&mut *tx`). The relay is notified when, and only if, that transaction
+/// commits.
+#[tracing::instrument(skip_all, fields(event_id = %envelope.event_id, event_type = envelope.event_type()))]
+pub async fn enqueue<E: EventFamily>(
+    conn: &mut PgConnection,
+    envelope: &Envelope<E>,
+) -> Result<(), sqlx::Error> {
+    let traceparent = TraceParent::current_or_new().to_string();
+    sqlx::query(
+        "INSERT INTO messaging_outbox (event_id, topic, partition_key, event_type, payload, traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(envelope.event_id)
+    .bind(E::TOPIC.name())
+    .bind(envelope.partition_key())
+    .bind(envelope.event_type())
+    .bind(envelope.to_json())
+    .bind(traceparent)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!("SELECT pg_notify({NOTIFY_CHANNEL_SQL}, '')"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}

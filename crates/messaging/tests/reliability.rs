@@ -1,0 +1,339 @@
+//! The delivery guarantees of DESIGN §6, against a real Postgres and the
+//! embedded Kafka-protocol broker.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use messaging::kafka::{HEADER_DLQ_ERROR, HEADER_DLQ_TOPIC};
+use shared_events::Topic;
+use support::*;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_row_committed_just_before_the_relay_is_killed_is_published_exactly_once_after_restart(
+) {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 3);
+    let first = start_relay(&pool, broker.bootstrap_servers());
+    let event = award(Uuid::new_v4(), 10);
+    commit(&pool, std::slice::from_ref(&event)).await;
+    first.kill().await;
+
+    let second = start_relay(&pool, broker.bootstrap_servers());
+    eventually(WAIT, "the outbox row is marked published", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT published_at IS NOT NULL FROM messaging_outbox WHERE event_id = $1",
+        )
+        .bind(event.event_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap_or(false)
+    })
+    .await;
+    second.stop().await;
+
+    let on_topic = read_topic(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        3,
+        Duration::from_secs(2),
+    )
+    .await;
+    let copies = on_topic
+        .iter()
+        .filter(|m| {
+            serde_json::from_slice::<serde_json::Value>(&m.payload)
+                .ok()
+                .and_then(|v| v["event_id"].as_str().map(str::to_owned))
+                == Some(event.event_id.to_string())
+        })
+        .count();
+    assert_eq!(copies, 1, "the event is on the topic exactly once");
+    let message = on_topic
+        .iter()
+        .find(|m| m.header("event_type").is_some())
+        .expect("published message");
+    assert_eq!(message.header("event_type"), Some("points_awarded"));
+    assert!(message
+        .header("traceparent")
+        .is_some_and(|t| t.starts_with("00-")));
+    assert_eq!(
+        message.key.as_deref(),
+        Some(event.partition_key().as_bytes())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_delivered_twice_changes_state_once() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 1);
+    let event = award(Uuid::new_v4(), 25);
+    let bytes = event.to_json();
+    produce_raw(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        &event.partition_key(),
+        &bytes,
+    )
+    .await;
+    produce_raw(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        &event.partition_key(),
+        &bytes,
+    )
+    .await;
+    let later = award(Uuid::new_v4(), 26);
+    produce_raw(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        &later.partition_key(),
+        &later.to_json(),
+    )
+    .await;
+
+    let (consumer, metrics) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    eventually(WAIT, "the later event is handled", || async {
+        handled(&pool)
+            .await
+            .iter()
+            .any(|(id, _, _)| *id == later.event_id)
+    })
+    .await;
+    consumer.stop().await;
+
+    let seen = handled(&pool).await;
+    assert_eq!(
+        seen.iter()
+            .filter(|(id, _, _)| *id == event.event_id)
+            .count(),
+        1
+    );
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        metrics
+            .duplicates
+            .with_label_values(&[Topic::Connection.name()])
+            .get(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undecodable_and_always_failing_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
+) {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 1);
+    let user = Uuid::new_v4();
+    let topic = Topic::Connection.name();
+    produce_raw(
+        broker.bootstrap_servers(),
+        topic,
+        &user.to_string(),
+        b"{not json",
+    )
+    .await;
+    let mut wrong_fields = serde_json::to_value(award(user, 1)).expect("to value");
+    wrong_fields["points"] = serde_json::json!("many");
+    produce_raw(
+        broker.bootstrap_servers(),
+        topic,
+        &user.to_string(),
+        &serde_json::to_vec(&wrong_fields).expect("bytes"),
+    )
+    .await;
+    let poisoned = award(user, 13);
+    produce_raw(
+        broker.bootstrap_servers(),
+        topic,
+        &user.to_string(),
+        &poisoned.to_json(),
+    )
+    .await;
+    let good = award(user, 7);
+    produce_raw(
+        broker.bootstrap_servers(),
+        topic,
+        &user.to_string(),
+        &good.to_json(),
+    )
+    .await;
+
+    let (consumer, metrics) = start_consumer(&pool, broker.bootstrap_servers(), Some(13));
+    eventually(
+        WAIT,
+        "the good event after the bad ones is handled",
+        || async {
+            handled(&pool)
+                .await
+                .iter()
+                .any(|(id, _, _)| *id == good.event_id)
+        },
+    )
+    .await;
+    consumer.stop().await;
+
+    let dead = read_topic(
+        broker.bootstrap_servers(),
+        Topic::Connection.dlq_name(),
+        1,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(
+        dead.len(),
+        3,
+        "garbage, wrong fields and the poisoned event: {dead:?}"
+    );
+    assert_eq!(dead[0].payload, b"{not json");
+    assert!(dead[0]
+        .header(HEADER_DLQ_ERROR)
+        .is_some_and(|e| e.contains("undecodable")));
+    assert!(dead[1]
+        .header(HEADER_DLQ_ERROR)
+        .is_some_and(|e| e.contains("undecodable")));
+    assert_eq!(dead[2].payload, poisoned.to_json());
+    assert!(dead[2]
+        .header(HEADER_DLQ_ERROR)
+        .is_some_and(|e| e.contains("always fails") && e.contains("3 attempts")));
+    assert!(dead
+        .iter()
+        .all(|m| m.header(HEADER_DLQ_TOPIC) == Some(topic)));
+    assert_eq!(handled(&pool).await.len(), 1);
+    assert_eq!(metrics.dead_lettered.with_label_values(&[topic]).get(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_type_the_consumer_does_not_know_is_skipped_not_dead_lettered() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 1);
+    let user = Uuid::new_v4();
+    let mut newer = serde_json::to_value(award(user, 1)).expect("to value");
+    newer["event_type"] = serde_json::json!("connection_rated");
+    produce_raw(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        &user.to_string(),
+        &serde_json::to_vec(&newer).expect("bytes"),
+    )
+    .await;
+    let known = award(user, 2);
+    produce_raw(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        &user.to_string(),
+        &known.to_json(),
+    )
+    .await;
+
+    let (consumer, metrics) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    eventually(WAIT, "the known event is handled", || async {
+        handled(&pool).await.len() == 1
+    })
+    .await;
+    consumer.stop().await;
+
+    assert_eq!(
+        metrics
+            .skipped
+            .with_label_values(&[Topic::Connection.name(), "connection_rated"])
+            .get(),
+        1
+    );
+    let dead = read_topic(
+        broker.bootstrap_servers(),
+        Topic::Connection.dlq_name(),
+        1,
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(dead.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_with_one_key_are_consumed_in_the_order_they_were_written() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 6);
+    let relay = start_relay(&pool, broker.bootstrap_servers());
+    let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    let users: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    // Many transactions, interleaving keys, some with several events each.
+    for round in 0..60i64 {
+        let events: Vec<_> = users.iter().map(|user| award(*user, round)).collect();
+        commit(&pool, &events).await;
+    }
+    eventually(WAIT, "all 240 events are handled", || async {
+        handled(&pool).await.len() == 240
+    })
+    .await;
+    consumer.stop().await;
+    relay.stop().await;
+
+    let seen = handled(&pool).await;
+    for user in users {
+        let order: Vec<i64> = seen
+            .iter()
+            .filter(|(_, u, _)| *u == user)
+            .map(|(_, _, p)| *p)
+            .collect();
+        assert_eq!(
+            order,
+            (0..60).collect::<Vec<_>>(),
+            "events of user {user} in written order"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile_arrives() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 3);
+    let relay = start_relay(&pool, broker.bootstrap_servers());
+    let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    let before = award(Uuid::new_v4(), 1);
+    commit(&pool, std::slice::from_ref(&before)).await;
+    eventually(WAIT, "the first event is handled", || async {
+        handled(&pool).await.len() == 1
+    })
+    .await;
+
+    broker.broker_down(1).expect("take the broker down");
+    let mut written = HashSet::from([before.event_id]);
+    for i in 0..50 {
+        let event = award(Uuid::new_v4(), i);
+        written.insert(event.event_id);
+        commit(&pool, std::slice::from_ref(&event)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pending: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messaging_outbox WHERE published_at IS NULL")
+            .fetch_one(&pool)
+            .await
+            .expect("count pending");
+    assert!(
+        pending > 0,
+        "nothing can be published while the broker is down"
+    );
+    broker.broker_up(1).expect("bring the broker back");
+
+    eventually(
+        Duration::from_secs(60),
+        "all 51 events are handled",
+        || async { handled(&pool).await.len() >= 51 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    consumer.stop().await;
+    relay.stop().await;
+    let seen: Vec<Uuid> = handled(&pool)
+        .await
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(seen.len(), 51, "each event handled once");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), written);
+}

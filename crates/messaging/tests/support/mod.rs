@@ -1,0 +1,276 @@
+//! What the reliability tests share: a test database with the messaging
+//! tables, a handler that records what it saw, and a reader of raw topics.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use messaging::embedded::EmbeddedBroker;
+use messaging::{
+    ConsumerConfig, ConsumerRunner, Handler, HandlerError, MessagingMetrics, Relay, RelayConfig,
+    RetryPolicy,
+};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use shared_events::connection::{ConnectionEvent, PointsAwarded};
+use shared_events::{Envelope, Topic};
+use sqlx::{PgConnection, PgPool};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const SCHEMA: &str = "points";
+
+/// A fresh database whose `points` schema has the messaging tables and a
+/// table the test handler writes to.
+pub async fn database() -> PgPool {
+    let db = test_harness::fresh_database(&[SCHEMA]).await;
+    let pool = PgPool::connect(&db.url(SCHEMA))
+        .await
+        .expect("connect as the service role");
+    messaging::schema::install(&pool)
+        .await
+        .expect("install messaging tables");
+    sqlx::query(
+        "CREATE TABLE handled (seq BIGSERIAL PRIMARY KEY, event_id UUID NOT NULL, user_id UUID NOT NULL, points BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("create handled table");
+    pool
+}
+
+/// A broker of the test's own, so that no other test's messages are seen.
+pub fn broker(topics: &[Topic], partitions: i32) -> EmbeddedBroker {
+    let broker = EmbeddedBroker::start(1).expect("start embedded broker");
+    for topic in topics {
+        broker
+            .create_topic(topic.name(), partitions)
+            .expect("create topic");
+        broker
+            .create_topic(topic.dlq_name(), 1)
+            .expect("create dlq topic");
+    }
+    broker
+}
+
+pub fn award(user_id: Uuid, points: i64) -> Envelope<ConnectionEvent> {
+    Envelope::new(
+        ConnectionEvent::PointsAwarded(PointsAwarded {
+            award_id: Uuid::new_v4(),
+            user_id,
+            points,
+            reason: "connection".to_owned(),
+            connection_id: Uuid::new_v4(),
+        }),
+        Uuid::new_v4(),
+    )
+}
+
+/// Commits `events` to the outbox in one transaction.
+pub async fn commit(pool: &PgPool, events: &[Envelope<ConnectionEvent>]) {
+    let mut tx = pool.begin().await.expect("begin");
+    for event in events {
+        messaging::outbox::enqueue(&mut tx, event)
+            .await
+            .expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+}
+
+/// Records each award it handles; fails forever on points equal to `poison`.
+pub struct Recorder {
+    pub poison: Option<i64>,
+}
+
+#[async_trait]
+impl Handler<ConnectionEvent> for Recorder {
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope<ConnectionEvent>,
+    ) -> Result<(), HandlerError> {
+        let ConnectionEvent::PointsAwarded(award) = &event.event;
+        if Some(award.points) == self.poison {
+            return Err(HandlerError::transient(anyhow::anyhow!(
+                "award of {} points always fails",
+                award.points
+            )));
+        }
+        sqlx::query("INSERT INTO handled (event_id, user_id, points) VALUES ($1, $2, $3)")
+            .bind(event.event_id)
+            .bind(award.user_id)
+            .bind(award.points)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+pub struct Running {
+    pub shutdown: CancellationToken,
+    pub task: JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Ends the task without a graceful shutdown, as a crash would.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+pub fn start_relay(pool: &PgPool, bootstrap: &str) -> Running {
+    let relay = Relay::new(
+        pool.clone(),
+        RelayConfig::new(bootstrap),
+        MessagingMetrics::unregistered(),
+    )
+    .expect("create relay");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(relay.run(shutdown.clone()));
+    Running { shutdown, task }
+}
+
+pub fn start_consumer(
+    pool: &PgPool,
+    bootstrap: &str,
+    poison: Option<i64>,
+) -> (Running, MessagingMetrics) {
+    let metrics = MessagingMetrics::unregistered();
+    let mut config = ConsumerConfig::new(bootstrap, test_harness::unique("group"));
+    config.retry = RetryPolicy {
+        attempts: 3,
+        initial_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(100),
+    };
+    let runner = ConsumerRunner::new(config, pool.clone(), metrics.clone()).on(Recorder { poison });
+    let shutdown = CancellationToken::new();
+    let token = shutdown.clone();
+    let task = tokio::spawn(async move {
+        runner.run(token).await.expect("consumer runs");
+    });
+    (Running { shutdown, task }, metrics)
+}
+
+/// Waits until `condition` holds, or panics after `timeout` naming `what`.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub async fn handled(pool: &PgPool) -> Vec<(Uuid, Uuid, i64)> {
+    sqlx::query_as("SELECT event_id, user_id, points FROM handled ORDER BY seq")
+        .fetch_all(pool)
+        .await
+        .expect("read handled")
+}
+
+/// A raw message as it sits on a topic.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Raw {
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads every message now on all partitions of `topic`, waiting up to
+/// `settle` for late ones.
+pub async fn read_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    settle: Duration,
+) -> Vec<Raw> {
+    let bootstrap = bootstrap.to_owned();
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", test_harness::unique("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("create reader");
+        let mut assignment = TopicPartitionList::new();
+        for partition in 0..partitions {
+            assignment
+                .add_partition_offset(&topic, partition, Offset::Beginning)
+                .expect("assign");
+        }
+        consumer.assign(&assignment).expect("assign partitions");
+        let mut messages = Vec::new();
+        let deadline = Instant::now() + settle;
+        while Instant::now() < deadline {
+            if let Some(result) = consumer.poll(Duration::from_millis(100)) {
+                let message = result.expect("read message");
+                messages.push(Raw {
+                    key: message.key().map(<[u8]>::to_vec),
+                    payload: message.payload().unwrap_or_default().to_vec(),
+                    headers: message
+                        .headers()
+                        .map(|headers| {
+                            headers
+                                .iter()
+                                .map(|h| {
+                                    (
+                                        h.key.to_owned(),
+                                        String::from_utf8_lossy(h.value.unwrap_or_default())
+                                            .into_owned(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        messages
+    })
+    .await
+    .expect("reader thread")
+}
+
+/// Produces raw bytes to `topic` with a plain producer, as an outside
+/// publisher would.
+pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("create producer");
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("produce");
+}
+
+pub fn shared<T>(value: T) -> Arc<T> {
+    Arc::new(value)
+}

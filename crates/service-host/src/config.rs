@@ -1,0 +1,77 @@
+//! A service's settings from the environment, with errors that name the
+//! variable.
+
+use http_service::config::{env_or, env_parsed, env_required, AuthConfig, ConfigError, HttpConfig};
+use secrecy::SecretString;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::ServiceSpec;
+
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub http: HttpConfig,
+    pub auth: AuthConfig,
+    /// `DATABASE_URL`: the service's own role in the shared database.
+    pub database_url: SecretString,
+    pub max_connections: u32,
+    /// `KAFKA_BOOTSTRAP`.
+    pub kafka_bootstrap: String,
+    /// Partitions of topics this service creates (`HEYBLUE_KAFKA_PARTITIONS`).
+    pub kafka_partitions: i32,
+    pub kafka_replication: i32,
+    /// `HEYBLUE_CONSUMER_GROUP`; the service's name when unset.
+    pub consumer_group: Option<String>,
+}
+
+impl HostConfig {
+    pub fn from_env(spec: &ServiceSpec) -> Result<Self, ConfigError> {
+        let auth = AuthConfig::from_env()?;
+        Ok(HostConfig {
+            http: HttpConfig::from_env(spec.default_port)?,
+            auth,
+            database_url: env_required::<String>("DATABASE_URL")?.into(),
+            max_connections: env_or("HEYBLUE_DB_MAX_CONNECTIONS", 16)?,
+            kafka_bootstrap: env_required("KAFKA_BOOTSTRAP")?,
+            kafka_partitions: env_or("HEYBLUE_KAFKA_PARTITIONS", 6)?,
+            kafka_replication: env_or("HEYBLUE_KAFKA_REPLICATION", 1)?,
+            consumer_group: env_parsed("HEYBLUE_CONSUMER_GROUP")?,
+        })
+    }
+
+    /// Settings for a test: port 0 (any free port), the given database and
+    /// broker, HS256 tokens signed with `jwt_secret`.
+    pub fn for_test(database_url: &str, kafka_bootstrap: &str, jwt_secret: &str) -> Self {
+        HostConfig {
+            http: HttpConfig::with_port(0),
+            auth: AuthConfig::hs256(jwt_secret),
+            database_url: database_url.to_owned().into(),
+            max_connections: 8,
+            kafka_bootstrap: kafka_bootstrap.to_owned(),
+            kafka_partitions: 3,
+            kafka_replication: 1,
+            consumer_group: None,
+        }
+    }
+}
+
+/// `HEYBLUE_EXIT_ON_STDIN_EOF=1`: the local launcher holds each service's
+/// stdin open, so a service whose launcher died (even by SIGKILL) sees EOF
+/// and stops instead of lingering.
+pub(crate) fn exit_on_stdin_eof() -> bool {
+    std::env::var("HEYBLUE_EXIT_ON_STDIN_EOF").is_ok_and(|v| v == "1" || v == "true")
+}
+
+pub(crate) fn shutdown_on_stdin_eof(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut stdin = tokio::io::stdin();
+        let mut buffer = [0u8; 256];
+        while let Ok(n) = stdin.read(&mut buffer).await {
+            if n == 0 {
+                break;
+            }
+        }
+        tracing::info!("stdin closed; shutting down");
+        shutdown.cancel();
+    });
+}
