@@ -238,7 +238,10 @@ impl fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authenticator")
             .field("hs256", &self.inner.hs256.is_some())
-            .field("jwks_url", &self.inner.jwks.as_ref().map(|j| j.url.as_str()))
+            .field(
+                "jwks_url",
+                &self.inner.jwks.as_ref().map(|j| j.url.as_str()),
+            )
             .field("issuer", &self.inner.issuer)
             .field("audience", &self.inner.audience)
             .finish()
@@ -403,7 +406,10 @@ impl JwksCache {
     /// The key named `kid`; a token without `kid` may use the only key of a
     /// single-key set, which is how small providers publish theirs.
     fn cached(&self, kid: Option<&str>) -> Option<JwksKey> {
-        let keys = self.keys.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match kid {
             Some(kid) => keys.get(kid).cloned(),
             None if keys.len() == 1 => keys.values().next().cloned(),
@@ -450,7 +456,10 @@ impl JwksCache {
             keys.insert(kid, JwksKey { key, alg });
         }
         tracing::info!(url = %self.url, keys = keys.len(), "fetched signing keys");
-        *self.keys.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = keys;
         Ok(())
     }
 }
@@ -536,12 +545,16 @@ where
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn roles_use_snake_case_on_the_wire() {
-        assert_eq!(serde_json::to_string(&Role::Service).unwrap(), "\"service\"");
+        assert_eq!(
+            serde_json::to_string(&Role::Service).unwrap(),
+            "\"service\""
+        );
         assert_eq!(
             serde_json::from_str::<Role>("\"civilian\"").unwrap(),
             Role::Civilian
@@ -566,7 +579,10 @@ mod tests {
     #[test]
     fn bearer_scheme_is_case_insensitive_and_others_are_refused() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("bearer abc"));
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
         assert_eq!(bearer_token(&headers).unwrap(), Some("abc"));
         headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
         assert!(matches!(bearer_token(&headers), Err(AuthError::NotBearer)));

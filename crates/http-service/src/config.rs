@@ -159,11 +159,13 @@ where
     let Some(raw) = env_optional(name)? else {
         return Ok(None);
     };
-    raw.parse().map(Some).map_err(|err: T::Err| ConfigError::Invalid {
-        name: name.to_owned(),
-        value: raw,
-        reason: err.to_string(),
-    })
+    raw.parse()
+        .map(Some)
+        .map_err(|err: T::Err| ConfigError::Invalid {
+            name: name.to_owned(),
+            value: raw,
+            reason: err.to_string(),
+        })
 }
 
 /// Reads a secret. Its value never appears in an error, a `Debug` print or a
@@ -200,6 +202,7 @@ fn env_optional(name: &str) -> Result<Option<String>, ConfigError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -251,6 +254,8 @@ mod tests {
     #[test]
     fn auth_config_with_relative_jwks_url_is_rejected() {
         let err = AuthConfig::jwks("/keys").validate().unwrap_err();
-        assert!(err.to_string().starts_with("HEYBLUE_JWKS_URL: invalid value"));
+        assert!(err
+            .to_string()
+            .starts_with("HEYBLUE_JWKS_URL: invalid value"));
     }
 }

@@ -1,6 +1,8 @@
 //! Black-box tests of the shared HTTP edge: problem bodies for bad input,
 //! limits, panics and unknown routes, and the operational endpoints.
 
+#![allow(clippy::unwrap_used)] // a test whose set-up fails should fail on the spot
+
 mod support;
 
 use std::{sync::Arc, time::Duration};
@@ -106,11 +108,10 @@ async fn start_with(checks: Vec<Arc<dyn ReadinessCheck>>) -> support::TestServer
         "Create an item",
         &[(200, "Created"), (422, "Invalid item")],
     );
-    let common = checks
-        .into_iter()
-        .fold(CommonRoutes::new(registry.clone(), openapi), |routes, check| {
-            routes.readiness_check_arc(check)
-        });
+    let common = checks.into_iter().fold(
+        CommonRoutes::new(registry.clone(), openapi),
+        |routes, check| routes.readiness_check_arc(check),
+    );
     support::start(app(common), registry).await
 }
 
@@ -154,7 +155,10 @@ async fn malformed_json_answers_400_malformed_json() {
     let body = problem(response).await;
     assert_eq!(body["code"], "malformed_json");
     assert_eq!(body["status"], 400);
-    assert_eq!(body["type"], "https://errors.heyblue.example/malformed_json");
+    assert_eq!(
+        body["type"],
+        "https://errors.heyblue.example/malformed_json"
+    );
     assert_eq!(body["title"], "Bad Request");
 }
 
@@ -205,7 +209,10 @@ async fn body_without_json_content_type_answers_415() {
 }
 
 fn two_mib_json() -> String {
-    format!(r#"{{"name": "{}", "quantity": 1}}"#, "x".repeat(2 * 1024 * 1024))
+    format!(
+        r#"{{"name": "{}", "quantity": 1}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    )
 }
 
 #[tokio::test]
@@ -281,7 +288,10 @@ async fn wrong_method_answers_405_problem_with_allow_header() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let allow = response.headers()[header::ALLOW].to_str().unwrap().to_owned();
+    let allow = response.headers()[header::ALLOW]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(allow.contains("POST"), "{allow}");
     assert_eq!(problem(response).await["code"], "method_not_allowed");
 }
@@ -398,7 +408,10 @@ async fn readyz_answers_503_naming_the_failing_check_without_its_reason() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = problem(response).await;
     assert_eq!(body["code"], "not_ready");
-    assert_eq!(body["checks"], json!({"database": "ok", "broker": "failed"}));
+    assert_eq!(
+        body["checks"],
+        json!({"database": "ok", "broker": "failed"})
+    );
     assert!(!body.to_string().contains("10.0.0.7"));
 }
 
@@ -436,7 +449,10 @@ async fn metrics_count_requests_by_method_route_and_status() {
         text.contains(r#"http_requests_total{method="GET",path="/items/{id}",status="200"} 1"#),
         "{text}"
     );
-    assert!(text.contains("http_request_duration_seconds_bucket"), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

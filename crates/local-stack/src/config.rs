@@ -72,9 +72,9 @@ pub fn name_width() -> usize {
 /// `base_port + offset`, or an error naming the variable when that leaves
 /// the port range.
 pub fn offset_port(base_port: u16, offset: u16) -> anyhow::Result<u16> {
-    base_port.checked_add(offset).with_context(|| {
-        format!("HEYBLUE_PORT_OFFSET: {offset} moves port {base_port} past 65535")
-    })
+    base_port
+        .checked_add(offset)
+        .with_context(|| format!("HEYBLUE_PORT_OFFSET: {offset} moves port {base_port} past 65535"))
 }
 
 /// The launcher's settings.

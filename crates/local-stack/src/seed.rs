@@ -142,7 +142,8 @@ pub async fn seed(targets: &Targets, secret: &str) -> anyhow::Result<Vec<String>
 
     let mut warnings = Vec::new();
     for award in DEMO_AWARDS {
-        if let Some(warning) = award_points(&client, &targets.user_points, &admin_token, &award).await
+        if let Some(warning) =
+            award_points(&client, &targets.user_points, &admin_token, &award).await
         {
             warnings.push(warning);
         }

@@ -123,17 +123,11 @@ async fn launch(
 ) -> anyhow::Result<Outcome> {
     check_binaries(&config.bin_dir)?;
 
-    let (admin_url, database_shown) = match &config.database_url {
-        Some(url) => (
-            url.expose_secret().to_owned(),
-            format!("DATABASE_URL's server, database {DATABASE}"),
-        ),
+    let admin_url = match &config.database_url {
+        Some(url) => url.expose_secret().to_owned(),
         None => {
             let dir = config.postgres_dir();
-            eprintln!(
-                "local-stack | starting PostgreSQL in {}",
-                dir.display()
-            );
+            eprintln!("local-stack | starting PostgreSQL in {}", dir.display());
             let cluster = tokio::task::spawn_blocking(move || {
                 PgCluster::start_with(&dir, ClusterOptions::local_stack())
             })
@@ -141,14 +135,19 @@ async fn launch(
             .context("the PostgreSQL start-up thread failed")??;
             let admin_url = cluster.admin_url();
             stack.cluster = Some(cluster);
-            let shown = admin_url.replace("/postgres", &format!("/{DATABASE}"));
-            (admin_url, format!("{shown} (admin)"))
+            admin_url
         }
     };
     let Some(provisioned) = until_shutdown(shutdown, provision(&admin_url)).await else {
         return Ok(Outcome::Stopped);
     };
     let provisioned = provisioned?;
+    // The private cluster trusts local connections, so its URL holds no
+    // password; DATABASE_URL's might, and is not repeated.
+    let database_shown = match stack.cluster {
+        Some(_) => format!("{} (admin)", provisioned.admin_url()),
+        None => format!("database {DATABASE} on DATABASE_URL's server"),
+    };
 
     let broker = EmbeddedBroker::start(1).context("failed to start the embedded broker")?;
     let bootstrap = broker.bootstrap_servers().to_owned();
@@ -182,9 +181,9 @@ async fn launch(
     let Some(not_ready) = until_shutdown(shutdown, wait_until_ready(&targets)).await else {
         return Ok(Outcome::Stopped);
     };
-    if !not_ready?.is_empty() {
-        let pending = wait_until_ready_once(&targets).await?;
-        return Ok(Outcome::NotReady(pending));
+    let not_ready = not_ready?;
+    if !not_ready.is_empty() {
+        return Ok(Outcome::NotReady(not_ready));
     }
 
     let secret = config.jwt_secret.expose_secret();
@@ -350,20 +349,6 @@ async fn wait_until_ready(targets: &[(&'static str, u16)]) -> anyhow::Result<Vec
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// One last look at every service, for the not-ready report.
-async fn wait_until_ready_once(
-    targets: &[(&'static str, u16)],
-) -> anyhow::Result<Vec<&'static str>> {
-    let client = probe_client()?;
-    let mut pending = Vec::new();
-    for (name, port) in targets {
-        if !is_ready(&client, *port).await {
-            pending.push(*name);
-        }
-    }
-    Ok(pending)
 }
 
 fn probe_client() -> anyhow::Result<reqwest::Client> {

@@ -136,11 +136,7 @@ async fn supervise(
             ChildOutcome::Failed(error) => format!("could not be run: {error}"),
         };
         let delay = backoff.delay_after(started.elapsed());
-        eprintln!(
-            "{} {reason}; restarting in {}s",
-            spec.name,
-            delay.as_secs()
-        );
+        eprintln!("{} {reason}; restarting in {}s", spec.name, delay.as_secs());
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
             () = shutdown.cancelled() => return,

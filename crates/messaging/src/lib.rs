@@ -13,6 +13,7 @@
 
 pub mod consumer;
 pub mod embedded;
+pub mod inspect;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox;

@@ -39,7 +39,6 @@ async fn an_outbox_row_committed_just_before_the_relay_is_killed_is_published_ex
     let on_topic = read_topic(
         broker.bootstrap_servers(),
         Topic::Connection.name(),
-        3,
         Duration::from_secs(2),
     )
     .await;
@@ -180,7 +179,6 @@ async fn undecodable_and_always_failing_messages_go_to_the_dead_letter_topic_and
     let dead = read_topic(
         broker.bootstrap_servers(),
         Topic::Connection.dlq_name(),
-        1,
         Duration::from_secs(2),
     )
     .await;
@@ -247,7 +245,6 @@ async fn an_event_type_the_consumer_does_not_know_is_skipped_not_dead_lettered()
     let dead = read_topic(
         broker.bootstrap_servers(),
         Topic::Connection.dlq_name(),
-        1,
         Duration::from_millis(500),
     )
     .await;

@@ -16,6 +16,10 @@
 //! outlive the runtime it was made on, so the statics hold only URLs and
 //! handles; each test makes its own pools.
 
+mod service;
+
+pub use service::{token, TestService, JWT_SECRET};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -55,9 +55,10 @@ fn json_rejection_to_problem(rejection: JsonRejection) -> Problem {
         .unwrap_or_else(|| rejection.body_text());
     match rejection {
         JsonRejection::JsonDataError(_) => Problem::unprocessable("invalid_body", cause),
-        JsonRejection::JsonSyntaxError(_) => {
-            Problem::bad_request("malformed_json", format!("The body is not valid JSON: {cause}"))
-        }
+        JsonRejection::JsonSyntaxError(_) => Problem::bad_request(
+            "malformed_json",
+            format!("The body is not valid JSON: {cause}"),
+        ),
         JsonRejection::MissingJsonContentType(_) => Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",

@@ -30,8 +30,16 @@ pub const PROBLEM_TYPE_BASE: &str = "https://errors.heyblue.example/";
 const RESERVED_MEMBERS: [&str; 5] = ["type", "title", "status", "detail", "code"];
 
 /// An error response in `application/problem+json`.
+///
+/// The fields live behind one box so that `Result<T, Problem>` stays one
+/// pointer wide on the success path every handler takes.
 #[derive(Clone, PartialEq)]
 pub struct Problem {
+    inner: Box<Inner>,
+}
+
+#[derive(Clone, PartialEq)]
+struct Inner {
     status: StatusCode,
     code: Cow<'static, str>,
     title: Option<Cow<'static, str>>,
@@ -48,12 +56,14 @@ impl Problem {
         detail: impl Into<String>,
     ) -> Self {
         Self {
-            status,
-            code: code.into(),
-            title: None,
-            detail: detail.into(),
-            extra: Map::new(),
-            headers: HeaderMap::new(),
+            inner: Box::new(Inner {
+                status,
+                code: code.into(),
+                title: None,
+                detail: detail.into(),
+                extra: Map::new(),
+                headers: HeaderMap::new(),
+            }),
         }
     }
 
@@ -62,61 +72,67 @@ impl Problem {
     pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
         let key = key.into();
         if !RESERVED_MEMBERS.contains(&key.as_str()) {
-            self.extra.insert(key, value.into());
+            self.inner.extra.insert(key, value.into());
         }
         self
     }
 
     /// Replaces the title, which otherwise is the status's reason phrase.
     pub fn with_title(mut self, title: impl Into<Cow<'static, str>>) -> Self {
-        self.title = Some(title.into());
+        self.inner.title = Some(title.into());
         self
     }
 
     /// Adds a response header, e.g. `Retry-After` on a 503.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.insert(name, value);
+        self.inner.headers.insert(name, value);
         self
     }
 
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.inner.status
     }
 
     pub fn code(&self) -> &str {
-        &self.code
+        &self.inner.code
     }
 
     pub fn title(&self) -> &str {
-        match &self.title {
+        match &self.inner.title {
             Some(title) => title,
-            None => self.status.canonical_reason().unwrap_or("Error"),
+            None => self.inner.status.canonical_reason().unwrap_or("Error"),
         }
     }
 
     pub fn detail(&self) -> &str {
-        &self.detail
+        &self.inner.detail
     }
 
     pub fn extra(&self) -> &Map<String, Value> {
-        &self.extra
+        &self.inner.extra
     }
 
     pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+        &self.inner.headers
     }
 
     /// The JSON body: extension members first, then the standard ones.
     pub fn body(&self) -> Value {
-        let mut body = self.extra.clone();
+        let mut body = self.inner.extra.clone();
         body.insert(
             "type".to_owned(),
-            Value::String(format!("{PROBLEM_TYPE_BASE}{}", self.code)),
+            Value::String(format!("{PROBLEM_TYPE_BASE}{}", self.inner.code)),
         );
         body.insert("title".to_owned(), Value::String(self.title().to_owned()));
-        body.insert("status".to_owned(), Value::from(self.status.as_u16()));
-        body.insert("detail".to_owned(), Value::String(self.detail.clone()));
-        body.insert("code".to_owned(), Value::String(self.code.to_string()));
+        body.insert("status".to_owned(), Value::from(self.inner.status.as_u16()));
+        body.insert(
+            "detail".to_owned(),
+            Value::String(self.inner.detail.clone()),
+        );
+        body.insert(
+            "code".to_owned(),
+            Value::String(self.inner.code.to_string()),
+        );
         Value::Object(body)
     }
 
@@ -188,17 +204,23 @@ impl Problem {
 impl fmt::Debug for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Problem")
-            .field("status", &self.status.as_u16())
-            .field("code", &self.code)
-            .field("detail", &self.detail)
-            .field("extra", &self.extra)
+            .field("status", &self.inner.status.as_u16())
+            .field("code", &self.inner.code)
+            .field("detail", &self.inner.detail)
+            .field("extra", &self.inner.extra)
             .finish_non_exhaustive()
     }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)
+        write!(
+            f,
+            "{} {}: {}",
+            self.inner.status.as_u16(),
+            self.inner.code,
+            self.inner.detail
+        )
     }
 }
 
@@ -207,13 +229,13 @@ impl std::error::Error for Problem {}
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = self.body().to_string();
-        let mut response = (self.status, body).into_response();
+        let mut response = (self.inner.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
         );
-        headers.extend(self.headers);
+        headers.extend(self.inner.headers);
         response
     }
 }
@@ -230,6 +252,7 @@ pub async fn method_not_allowed_fallback() -> Problem {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

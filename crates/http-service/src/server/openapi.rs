@@ -159,9 +159,11 @@ impl OpenApi {
         .operation(
             Method::GET,
             "/openapi.json",
-            Operation::new("This document")
-                .public()
-                .response_with(200, "OpenAPI 3.1 document", json!({"type": "object"})),
+            Operation::new("This document").public().response_with(
+                200,
+                "OpenAPI 3.1 document",
+                json!({"type": "object"}),
+            ),
         )
     }
 
@@ -179,11 +181,10 @@ impl OpenApi {
         summary: &str,
         responses: &[(u16, &str)],
     ) -> Self {
-        let operation = responses
-            .iter()
-            .fold(Operation::new(summary), |operation, (status, description)| {
-                operation.response(*status, description)
-            });
+        let operation = responses.iter().fold(
+            Operation::new(summary),
+            |operation, (status, description)| operation.response(*status, description),
+        );
         self.operation(method, path, operation)
     }
 
@@ -252,6 +253,7 @@ fn problem_schema() -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

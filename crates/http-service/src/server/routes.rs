@@ -102,7 +102,10 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
         let outcome = match tokio::time::timeout(READINESS_TIMEOUT, check.check()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(("failed", reason)),
-            Err(_) => Err(("timed_out", format!("no answer within {READINESS_TIMEOUT:?}"))),
+            Err(_) => Err((
+                "timed_out",
+                format!("no answer within {READINESS_TIMEOUT:?}"),
+            )),
         };
         (check.name().to_owned(), outcome)
     }))

@@ -1,7 +1,8 @@
 //! Starts a router the way a service does (`layered` + `serve` on port 0)
 //! and hands the test its base URL.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test binary uses a different part of it
+#![allow(clippy::unwrap_used)] // a test whose set-up fails should fail on the spot
 
 use axum::Router;
 use http_service::{layered, serve, HttpConfig};

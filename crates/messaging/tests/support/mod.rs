@@ -3,18 +3,15 @@
 
 #![allow(dead_code)]
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use messaging::embedded::EmbeddedBroker;
+use messaging::inspect::RawMessage;
 use messaging::{
     ConsumerConfig, ConsumerRunner, Handler, HandlerError, MessagingMetrics, Relay, RelayConfig,
     RetryPolicy,
 };
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use shared_events::connection::{ConnectionEvent, PointsAwarded};
 use shared_events::{Envelope, Topic};
 use sqlx::{PgConnection, PgPool};
@@ -181,96 +178,16 @@ pub async fn handled(pool: &PgPool) -> Vec<(Uuid, Uuid, i64)> {
         .expect("read handled")
 }
 
-/// A raw message as it sits on a topic.
-#[derive(Debug, Clone)]
-pub struct Raw {
-    pub key: Option<Vec<u8>>,
-    pub payload: Vec<u8>,
-    pub headers: Vec<(String, String)>,
-}
-
-impl Raw {
-    pub fn header(&self, key: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Reads every message now on all partitions of `topic`, waiting up to
-/// `settle` for late ones.
-pub async fn read_topic(
-    bootstrap: &str,
-    topic: &str,
-    partitions: i32,
-    settle: Duration,
-) -> Vec<Raw> {
-    let bootstrap = bootstrap.to_owned();
-    let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("group.id", test_harness::unique("reader"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("create reader");
-        let mut assignment = TopicPartitionList::new();
-        for partition in 0..partitions {
-            assignment
-                .add_partition_offset(&topic, partition, Offset::Beginning)
-                .expect("assign");
-        }
-        consumer.assign(&assignment).expect("assign partitions");
-        let mut messages = Vec::new();
-        let deadline = Instant::now() + settle;
-        while Instant::now() < deadline {
-            if let Some(result) = consumer.poll(Duration::from_millis(100)) {
-                let message = result.expect("read message");
-                messages.push(Raw {
-                    key: message.key().map(<[u8]>::to_vec),
-                    payload: message.payload().unwrap_or_default().to_vec(),
-                    headers: message
-                        .headers()
-                        .map(|headers| {
-                            headers
-                                .iter()
-                                .map(|h| {
-                                    (
-                                        h.key.to_owned(),
-                                        String::from_utf8_lossy(h.value.unwrap_or_default())
-                                            .into_owned(),
-                                    )
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                });
-            }
-        }
-        messages
-    })
-    .await
-    .expect("reader thread")
-}
-
-/// Produces raw bytes to `topic` with a plain producer, as an outside
-/// publisher would.
-pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()
-        .expect("create producer");
-    producer
-        .send(
-            FutureRecord::to(topic).key(key).payload(payload),
-            Duration::from_secs(10),
-        )
+/// Every message on `topic`, once nothing new has come for `quiet`.
+pub async fn read_topic(bootstrap: &str, topic: &str, quiet: Duration) -> Vec<RawMessage> {
+    messaging::inspect::read_topic(bootstrap, topic, quiet)
         .await
-        .expect("produce");
+        .expect("read topic")
 }
 
-pub fn shared<T>(value: T) -> Arc<T> {
-    Arc::new(value)
+/// Publishes raw bytes with a plain producer, as an outside publisher would.
+pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
+    messaging::inspect::publish_raw(bootstrap, topic, key, payload, &[])
+        .await
+        .expect("publish");
 }

@@ -1,0 +1,76 @@
+//! A service of the fleet started in the test's process on port 0, built by
+//! the same `build` function its binary uses.
+
+use std::future::Future;
+use std::time::Duration;
+
+use http_service::auth::{mint_hs256, Claims, Role};
+use service_host::{App, HostConfig, ServiceSpec};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::TestDatabase;
+
+/// The HS256 secret the test services verify tokens with.
+pub const JWT_SECRET: &str = "heyblue-test-secret";
+
+/// A bearer token for `sub` in `role`, valid for an hour.
+pub fn token(sub: Uuid, role: Role) -> String {
+    mint_hs256(JWT_SECRET, &Claims::new(sub, role, Duration::from_secs(3600)))
+}
+
+/// A running service; stop it with [`TestService::stop`] to see it shut down
+/// cleanly (dropping it just aborts it).
+pub struct TestService {
+    pub base_url: String,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestService {
+    /// Builds the service `spec` against `db` (its schema's role) and the
+    /// broker at `bootstrap`, and serves it on a free port.
+    ///
+    /// # Panics
+    /// When the service fails to build.
+    pub async fn start<F, Fut>(spec: &ServiceSpec, build: F, db: &TestDatabase, bootstrap: &str) -> TestService
+    where
+        F: FnOnce(HostConfig) -> Fut,
+        Fut: Future<Output = anyhow::Result<App>>,
+    {
+        let config = HostConfig::for_test(db.url(spec.schema), bootstrap, JWT_SECRET);
+        let app = build(config)
+            .await
+            .unwrap_or_else(|e| panic!("failed to build {}: {e:#}", spec.name));
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let shutdown = app.shutdown_token();
+        let task = tokio::spawn(app.run());
+        TestService {
+            base_url,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Stops the service gracefully and returns how its run ended.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestService {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
