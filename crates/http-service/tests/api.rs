@@ -53,6 +53,10 @@ async fn conflict() -> Result<(), Problem> {
     Err(Problem::conflict("already_exists", "The item exists.").with("item_id", "abc"))
 }
 
+async fn bare_unauthorized() -> StatusCode {
+    StatusCode::UNAUTHORIZED
+}
+
 struct Passing;
 
 #[async_trait::async_trait]
@@ -97,6 +101,7 @@ fn app(common: CommonRoutes) -> Router {
         .route("/echo", post(echo_text))
         .route("/explode", get(explode))
         .route("/conflict", post(conflict))
+        .route("/bare", get(bare_unauthorized))
         .merge(common.router())
 }
 
@@ -332,6 +337,19 @@ async fn handler_problem_keeps_its_code_and_extra_members() {
     let body = problem(response).await;
     assert_eq!(body["code"], "already_exists");
     assert_eq!(body["item_id"], "abc");
+}
+
+#[tokio::test]
+async fn bare_status_from_a_handler_becomes_a_problem() {
+    let server = start().await;
+    let response = support::client()
+        .get(server.url("/bare"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    assert_eq!(problem(response).await["code"], "unauthorized");
 }
 
 #[tokio::test]

@@ -150,17 +150,15 @@ async fn launch(
     };
 
     let broker = EmbeddedBroker::start(1).context("failed to start the embedded broker")?;
+    // Through the mock's own API: it does not implement CreateTopics, so
+    // `messaging::kafka::ensure_topics` cannot be used against it.
+    for topic in Topic::ALL {
+        for name in [topic.name(), topic.dlq_name()] {
+            broker.create_topic(name, TOPIC_PARTITIONS)?;
+        }
+    }
     let bootstrap = broker.bootstrap_servers().to_owned();
     stack.broker = Some(broker);
-    let Some(topics) = until_shutdown(
-        shutdown,
-        messaging::kafka::ensure_topics(&bootstrap, &Topic::ALL, TOPIC_PARTITIONS, 1),
-    )
-    .await
-    else {
-        return Ok(Outcome::Stopped);
-    };
-    topics.context("failed to create the topics on the embedded broker")?;
     eprintln!("local-stack | embedded broker on {bootstrap}");
 
     let specs = SERVICES

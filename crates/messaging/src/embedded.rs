@@ -96,6 +96,21 @@ impl EmbeddedBroker {
         .with_context(|| format!("failed to create topic {name} with {partitions} partitions"))
     }
 
+    /// Creates `topics` and their dead-letter twins. The mock cluster has no
+    /// CreateTopics API, so whoever starts it creates the fleet's topics
+    /// here, before services look for them.
+    pub fn create_topics(
+        &self,
+        topics: &[shared_events::Topic],
+        partitions: i32,
+    ) -> anyhow::Result<()> {
+        for topic in topics {
+            self.create_topic(topic.name(), partitions)?;
+            self.create_topic(topic.dlq_name(), partitions)?;
+        }
+        Ok(())
+    }
+
     fn call(&self, command: impl FnOnce(Reply) -> Command) -> anyhow::Result<()> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         self.commands

@@ -51,22 +51,33 @@ pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
         .context("failed to create Kafka producer")
 }
 
-/// Creates `topics` and their dead-letter twins with `partitions` partitions;
-/// topics that exist already are left as they are.
+/// Creates those of `topics` and their dead-letter twins that do not exist
+/// yet, with `partitions` partitions; existing topics are left as they are.
+/// Only missing topics are sent to CreateTopics, so a broker without that API
+/// (the embedded mock cluster, whose owner creates the topics) is fine as
+/// long as the topics are there.
 pub async fn ensure_topics(
     bootstrap: &str,
     topics: &[Topic],
     partitions: i32,
     replication: i32,
 ) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
-        .create()
-        .context("failed to create Kafka admin client")?;
-    let names: Vec<&str> = topics
+    let wanted: Vec<&'static str> = topics
         .iter()
         .flat_map(|t| [t.name(), t.dlq_name()])
         .collect();
-    let new_topics: Vec<NewTopic<'_>> = names
+    let existing = existing_topics(bootstrap).await?;
+    let missing: Vec<&str> = wanted
+        .into_iter()
+        .filter(|name| !existing.iter().any(|e| e == name))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+        .create()
+        .context("failed to create Kafka admin client")?;
+    let new_topics: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication)))
         .collect();
@@ -74,7 +85,7 @@ pub async fn ensure_topics(
     let results = admin
         .create_topics(&new_topics, &options)
         .await
-        .context("failed to create topics")?;
+        .with_context(|| format!("failed to create topics {missing:?}"))?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
@@ -82,6 +93,26 @@ pub async fn ensure_topics(
         }
     }
     Ok(())
+}
+
+/// The names of the topics the cluster has.
+pub async fn existing_topics(bootstrap: &str) -> anyhow::Result<Vec<String>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer = client_config(bootstrap)
+        .create()
+        .context("failed to create Kafka client")?;
+    tokio::task::spawn_blocking(move || {
+        let metadata = client
+            .fetch_metadata(None, Duration::from_secs(10))
+            .context("failed to read cluster metadata")?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect())
+    })
+    .await
+    .context("metadata reader panicked")?
 }
 
 /// Answers whether the broker can be reached, for `/readyz`. Holds one

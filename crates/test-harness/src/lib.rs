@@ -80,9 +80,14 @@ fn start_private_cluster() -> anyhow::Result<PgCluster> {
 /// # Panics
 /// When the broker cannot start.
 pub fn broker() -> &'static EmbeddedBroker {
-    BROKER.get_or_init(|| match EmbeddedBroker::start(1) {
-        Ok(broker) => broker,
-        Err(error) => panic!("no embedded Kafka broker for tests: {error:#}"),
+    BROKER.get_or_init(|| {
+        match EmbeddedBroker::start(1).and_then(|broker| {
+            broker.create_topics(&shared_events::Topic::ALL, 3)?;
+            Ok(broker)
+        }) {
+            Ok(broker) => broker,
+            Err(error) => panic!("no embedded Kafka broker for tests: {error:#}"),
+        }
     })
 }
 

@@ -17,7 +17,10 @@ pub const JWT_SECRET: &str = "heyblue-test-secret";
 
 /// A bearer token for `sub` in `role`, valid for an hour.
 pub fn token(sub: Uuid, role: Role) -> String {
-    mint_hs256(JWT_SECRET, &Claims::new(sub, role, Duration::from_secs(3600)))
+    mint_hs256(
+        JWT_SECRET,
+        &Claims::new(sub, role, Duration::from_secs(3600)),
+    )
 }
 
 /// A running service; stop it with [`TestService::stop`] to see it shut down
@@ -34,7 +37,12 @@ impl TestService {
     ///
     /// # Panics
     /// When the service fails to build.
-    pub async fn start<F, Fut>(spec: &ServiceSpec, build: F, db: &TestDatabase, bootstrap: &str) -> TestService
+    pub async fn start<F, Fut>(
+        spec: &ServiceSpec,
+        build: F,
+        db: &TestDatabase,
+        bootstrap: &str,
+    ) -> TestService
     where
         F: FnOnce(HostConfig) -> Fut,
         Fut: Future<Output = anyhow::Result<App>>,

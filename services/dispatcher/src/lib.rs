@@ -33,5 +33,6 @@ pub async fn build(config: HostConfig) -> anyhow::Result<App> {
         auth: host.auth.clone(),
     };
     let consumer = host.consumer();
-    host.serve(http::router(state), http::openapi(), consumer).await
+    host.serve(http::router(state), http::openapi(), consumer)
+        .await
 }

@@ -21,7 +21,7 @@ use std::{any::Any, net::SocketAddr};
 
 use axum::{
     extract::{DefaultBodyLimit, Request},
-    http::{header, HeaderName, HeaderValue, StatusCode},
+    http::{header, HeaderName, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     Router,
@@ -44,7 +44,7 @@ pub use routes::{CommonRoutes, ReadinessCheck, READINESS_TIMEOUT};
 
 use crate::{
     config::HttpConfig,
-    problem::{method_not_allowed_fallback, not_found_fallback, Problem, PROBLEM_CONTENT_TYPE},
+    problem::{method_not_allowed_fallback, not_found_fallback, Problem},
 };
 
 /// The header that carries the request id in and out.
@@ -143,14 +143,18 @@ async fn problem_for_bare_errors(response: Response) -> Response {
         return response;
     }
 
+    // The status line and headers such as `Allow` or the request id stay;
+    // only the body and its framing are replaced.
     let (mut parts, _body) = response.into_parts();
-    let replacement = problem_for_status(status).into_response();
+    let (replacement, body) = problem_for_status(status).into_response().into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
-    );
-    Response::from_parts(parts, replacement.into_body())
+    parts.headers.remove(header::CONTENT_TYPE);
+    for (name, value) in &replacement.headers {
+        if !parts.headers.contains_key(name) {
+            parts.headers.insert(name.clone(), value.clone());
+        }
+    }
+    Response::from_parts(parts, body)
 }
 
 fn problem_for_status(status: StatusCode) -> Problem {
