@@ -129,7 +129,7 @@ async fn launch(
             let dir = config.postgres_dir();
             eprintln!("local-stack | starting PostgreSQL in {}", dir.display());
             let cluster = tokio::task::spawn_blocking(move || {
-                PgCluster::start_with(&dir, ClusterOptions::local_stack())
+                PgCluster::start_owned(&dir, ClusterOptions::local_stack())
             })
             .await
             .context("the PostgreSQL start-up thread failed")??;
@@ -150,13 +150,11 @@ async fn launch(
     };
 
     let broker = EmbeddedBroker::start(1).context("failed to start the embedded broker")?;
-    // Through the mock's own API: it does not implement CreateTopics, so
-    // `messaging::kafka::ensure_topics` cannot be used against it.
-    for topic in Topic::ALL {
-        for name in [topic.name(), topic.dlq_name()] {
-            broker.create_topic(name, TOPIC_PARTITIONS)?;
-        }
-    }
+    // Before any service starts: the mock has no CreateTopics API, so the
+    // services' own `ensure_topics` only finds what is created here.
+    broker
+        .create_topics(&Topic::ALL, TOPIC_PARTITIONS)
+        .context("failed to create the topics on the embedded broker")?;
     let bootstrap = broker.bootstrap_servers().to_owned();
     stack.broker = Some(broker);
     eprintln!("local-stack | embedded broker on {bootstrap}");

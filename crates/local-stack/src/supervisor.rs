@@ -19,7 +19,7 @@ use anyhow::Context;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -185,27 +185,36 @@ async fn run_child(
     // Held, never written: its end of the pipe closing is the children's cue
     // that the launcher is gone.
     let stdin = child.stdin.take();
-    let outcome = tokio::select! {
+    tokio::select! {
         status = child.wait() => match status {
             Ok(status) => ChildOutcome::Exited(status),
             Err(error) => ChildOutcome::Failed(format!("failed to wait for {}: {error}", spec.name)),
         },
         () = shutdown.cancelled() => {
-            stop_child(spec.name, &mut child, force).await;
+            stop_child(spec.name, &mut child, stdin, force).await;
             ChildOutcome::Stopped
         }
-    };
-    drop(stdin);
-    outcome
+    }
 }
 
-/// SIGTERM, then SIGKILL after the grace period (or at once on `force`).
-async fn stop_child(name: &str, child: &mut Child, force: &CancellationToken) {
+/// SIGTERM and EOF on stdin, then SIGKILL after the grace period (or at once
+/// on `force`).
+///
+/// Stdin is closed too because a process reading it on a blocking thread
+/// (tokio's `stdin()` does) cannot finish shutting its runtime down while
+/// that read is pending; EOF lets the read return.
+async fn stop_child(
+    name: &str,
+    child: &mut Child,
+    stdin: Option<ChildStdin>,
+    force: &CancellationToken,
+) {
     if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
         if let Err(error) = kill(Pid::from_raw(pid), Signal::SIGTERM) {
             eprintln!("{name}: failed to send SIGTERM: {error}");
         }
     }
+    drop(stdin);
     let graceful = tokio::select! {
         result = tokio::time::timeout(STOP_GRACE, child.wait()) => result.ok(),
         () = force.cancelled() => None,
@@ -322,10 +331,11 @@ mod tests {
             .kill_on_drop(true);
         let mut child = command.spawn().expect("sh runs");
         let pid = child.id().expect("running");
+        let stdin = child.stdin.take();
         // Give the shell time to install its trap.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
-        stop_child(spec.name, &mut child, &CancellationToken::new()).await;
+        stop_child(spec.name, &mut child, stdin, &CancellationToken::new()).await;
         assert!(started.elapsed() < STOP_GRACE);
         assert!(child.try_wait().expect("waitable").is_some());
         let pid = Pid::from_raw(i32::try_from(pid).expect("pid fits"));

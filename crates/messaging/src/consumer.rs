@@ -113,6 +113,10 @@ impl RetryPolicy {
     }
 }
 
+/// The default `fetch.wait.max.ms`, chosen for the embedded broker (see
+/// [`ConsumerConfig::fetch_wait_max_ms`]); deployments on Apache Kafka raise it.
+pub const DEFAULT_FETCH_WAIT_MAX_MS: u32 = 5;
+
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     pub bootstrap: String,
@@ -123,6 +127,11 @@ pub struct ConsumerConfig {
     pub outage_max_backoff: Duration,
     /// Messages buffered per partition ahead of its handler.
     pub partition_buffer: usize,
+    /// `fetch.wait.max.ms`: how long the broker may hold an empty fetch.
+    /// Apache Kafka answers as soon as data arrives, so a long wait costs
+    /// nothing there; the embedded mock broker always waits it out, so
+    /// there it bounds the latency of every hop.
+    pub fetch_wait_max_ms: u32,
 }
 
 impl ConsumerConfig {
@@ -133,6 +142,7 @@ impl ConsumerConfig {
             retry: RetryPolicy::default(),
             outage_max_backoff: Duration::from_secs(5),
             partition_buffer: 256,
+            fetch_wait_max_ms: DEFAULT_FETCH_WAIT_MAX_MS,
         }
     }
 }
@@ -289,10 +299,16 @@ impl ConsumerRunner {
         }
         drop(partitions);
         while tasks.join_next().await.is_some() {}
-        if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
-            // Nothing stored since the last commit, or the group is gone:
-            // anything uncommitted is redelivered and deduped.
-            tracing::debug!(error = %error, "final offset commit");
+        // A synchronous commit blocks its thread, for as long as the broker
+        // takes to answer; keep it off the async workers.
+        let committer = consumer.clone();
+        let committed =
+            tokio::task::spawn_blocking(move || committer.commit_consumer_state(CommitMode::Sync));
+        match tokio::time::timeout(Duration::from_secs(5), committed).await {
+            Ok(Ok(Ok(()))) => {}
+            // Nothing stored since the last commit, the group is gone, or the
+            // broker is: anything uncommitted is redelivered and deduped.
+            outcome => tracing::debug!(?outcome, "final offset commit did not complete"),
         }
         tracing::info!(group = %self.config.group_id, "consumer stopped");
         Ok(())
@@ -309,7 +325,7 @@ fn consumer_config(config: &ConsumerConfig) -> ClientConfig {
         // on receipt.
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "10")
+        .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
         .set("statistics.interval.ms", "5000");
     client
 }

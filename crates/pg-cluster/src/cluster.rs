@@ -86,7 +86,15 @@ impl PgCluster {
     /// `base_dir` holds `data/` (reused when it was initialised before),
     /// `sock/` (the Unix socket) and `postgres.log`.
     pub fn start_with(base_dir: &Path, options: ClusterOptions) -> anyhow::Result<Self> {
-        Self::launch(base_dir, options, false)
+        Self::launch(base_dir, options, Watchdog::None)
+    }
+
+    /// Like [`PgCluster::start_with`], and also leaves behind a detached
+    /// watchdog that stops the server once this process has exited for
+    /// whatever reason (even SIGKILL), keeping its data for the next start.
+    /// Meant for a long-lived cluster owned by one launcher process.
+    pub fn start_owned(base_dir: &Path, options: ClusterOptions) -> anyhow::Result<Self> {
+        Self::launch(base_dir, options, Watchdog::Stop)
     }
 
     /// Like [`PgCluster::start_with`], and also leaves behind a detached
@@ -97,7 +105,7 @@ impl PgCluster {
     /// Meant for throw-away clusters in a temporary directory: `base_dir` is
     /// removed even when this handle was stopped and dropped cleanly.
     pub fn start_with_watchdog(base_dir: &Path, options: ClusterOptions) -> anyhow::Result<Self> {
-        Self::launch(base_dir, options, true)
+        Self::launch(base_dir, options, Watchdog::StopAndRemove)
     }
 
     /// The port the server listens on (127.0.0.1 only).
@@ -131,7 +139,11 @@ impl PgCluster {
         self.shutdown()
     }
 
-    fn launch(base_dir: &Path, options: ClusterOptions, watchdog: bool) -> anyhow::Result<Self> {
+    fn launch(
+        base_dir: &Path,
+        options: ClusterOptions,
+        watchdog: Watchdog,
+    ) -> anyhow::Result<Self> {
         let bindir = find_bindir()?;
         let run_as = RunAs::detect()?;
 
@@ -155,8 +167,8 @@ impl PgCluster {
 
         // Spawned before anything starts, so there is no moment in which a
         // server runs that nobody would stop.
-        let watchdog = if watchdog {
-            Some(server.spawn_watchdog(&data_dir)?)
+        let watchdog = if watchdog != Watchdog::None {
+            Some(server.spawn_watchdog(&data_dir, watchdog == Watchdog::StopAndRemove)?)
         } else {
             None
         };
@@ -414,7 +426,7 @@ impl ServerBinaries {
     /// `base_dir`. It runs in its own process group so that the Ctrl-C which
     /// kills a test run does not kill the watchdog too; the server itself is
     /// already detached that way by `pg_ctl`.
-    fn spawn_watchdog(&self, data_dir: &Path) -> anyhow::Result<Child> {
+    fn spawn_watchdog(&self, data_dir: &Path, remove: bool) -> anyhow::Result<Child> {
         let pid = std::process::id();
         let mut stop: Vec<String> = self
             .run_as
@@ -425,11 +437,16 @@ impl ServerBinaries {
         stop.push(shell_quote(&self.bindir.join("pg_ctl").to_string_lossy()));
         let script = format!(
             "while kill -0 {pid} 2>/dev/null && ! grep -q '^State:[[:space:]]*Z' /proc/{pid}/status 2>/dev/null; do sleep 1; done; \
-             {stop} -D {data} stop -m immediate >/dev/null 2>&1; \
-             rm -rf {base}",
+             {stop} -D {data} stop -m {mode} >/dev/null 2>&1{remove}",
             stop = stop.join(" "),
             data = shell_quote(&data_dir.to_string_lossy()),
-            base = shell_quote(&self.base_dir.to_string_lossy()),
+            // Kept data deserves a clean stop; a throw-away cluster does not.
+            mode = if remove { "immediate" } else { "fast" },
+            remove = if remove {
+                format!("; rm -rf {}", shell_quote(&self.base_dir.to_string_lossy()))
+            } else {
+                String::new()
+            },
         );
         Command::new("sh")
             .arg("-c")
@@ -442,6 +459,14 @@ impl ServerBinaries {
             .spawn()
             .context("failed to spawn the PostgreSQL watchdog")
     }
+}
+
+/// What happens to the server when the owning process is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watchdog {
+    None,
+    Stop,
+    StopAndRemove,
 }
 
 /// The directory of `initdb`, `pg_ctl` and `postgres`: what `pg_config

@@ -212,6 +212,10 @@ impl App {
     }
 }
 
+/// How long a service may take to stop once asked; past it, whatever is
+/// unfinished is redelivered (consumers) or republished (outbox) after restart.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
+
 /// `main` of a service binary: tracing, config from the environment, build,
 /// run until SIGTERM, Ctrl-C or (under the local launcher) stdin closing.
 pub fn run_main<F, Fut>(spec: &'static ServiceSpec, build: F) -> anyhow::Result<()>
@@ -222,17 +226,39 @@ where
     http_service::telemetry::init_tracing(spec.name);
     let config = HostConfig::from_env(spec)?;
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
-    runtime.block_on(async move {
-        let app = build(config)
-            .await
-            .with_context(|| format!("failed to start {}", spec.name))?;
-        let shutdown = app.shutdown_token();
-        http_service::server::shutdown_on_signals(shutdown.clone());
+    let result = runtime.block_on(async move {
+        // Listen for the stop request before building, so a SIGTERM during
+        // start-up (say, while the database is still coming up) is honoured.
+        let stop = CancellationToken::new();
+        http_service::server::shutdown_on_signals(stop.clone());
         if config::exit_on_stdin_eof() {
-            config::shutdown_on_stdin_eof(shutdown);
+            config::shutdown_on_stdin_eof(stop.clone());
         }
-        app.run().await
-    })
+        let app = tokio::select! {
+            app = build(config) => app.with_context(|| format!("failed to start {}", spec.name))?,
+            () = stop.cancelled() => return Ok(()),
+        };
+        let app_stop = app.shutdown_token();
+        let mut run = tokio::spawn(app.run());
+        tokio::select! {
+            ran = &mut run => return ran.context("service task panicked")?,
+            () = stop.cancelled() => app_stop.cancel(),
+        }
+        match tokio::time::timeout(SHUTDOWN_DEADLINE, run).await {
+            Ok(ran) => ran.context("service task panicked")?,
+            Err(_) => {
+                tracing::warn!(
+                    service = spec.name,
+                    "shutdown did not finish in time; exiting anyway"
+                );
+                Ok(())
+            }
+        }
+    });
+    // The stdin watcher sits in a blocking read that would keep the runtime
+    // (and the process) alive; don't wait for it.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 struct DatabaseCheck(PgPool);
