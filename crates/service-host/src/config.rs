@@ -22,6 +22,10 @@ pub struct HostConfig {
     pub kafka_replication: i32,
     /// `HEYBLUE_CONSUMER_GROUP`; the service's name when unset.
     pub consumer_group: Option<String>,
+    /// `HEYBLUE_KAFKA_FETCH_WAIT_MS`: the consumers' `fetch.wait.max.ms`.
+    /// The default suits the embedded broker, which always waits it out;
+    /// on Apache Kafka a few hundred milliseconds costs no latency.
+    pub kafka_fetch_wait_ms: u32,
 }
 
 impl HostConfig {
@@ -36,6 +40,10 @@ impl HostConfig {
             kafka_partitions: env_or("HEYBLUE_KAFKA_PARTITIONS", 6)?,
             kafka_replication: env_or("HEYBLUE_KAFKA_REPLICATION", 1)?,
             consumer_group: env_parsed("HEYBLUE_CONSUMER_GROUP")?,
+            kafka_fetch_wait_ms: env_or(
+                "HEYBLUE_KAFKA_FETCH_WAIT_MS",
+                messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS,
+            )?,
         })
     }
 
@@ -51,6 +59,7 @@ impl HostConfig {
             kafka_partitions: 3,
             kafka_replication: 1,
             consumer_group: None,
+            kafka_fetch_wait_ms: messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS,
         }
     }
 }

@@ -99,11 +99,9 @@ impl Host {
             .consumer_group
             .clone()
             .unwrap_or_else(|| self.spec.name.to_owned());
-        ConsumerRunner::new(
-            ConsumerConfig::new(&self.config.kafka_bootstrap, group),
-            self.pool.clone(),
-            self.metrics.clone(),
-        )
+        let mut config = ConsumerConfig::new(&self.config.kafka_bootstrap, group);
+        config.fetch_wait_max_ms = self.config.kafka_fetch_wait_ms;
+        ConsumerRunner::new(config, self.pool.clone(), self.metrics.clone())
     }
 
     /// Binds the HTTP port and assembles the running parts.
