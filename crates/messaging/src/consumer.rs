@@ -16,13 +16,16 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
@@ -179,10 +182,23 @@ impl<E: EventFamily, H: Handler<E>> Route for Typed<E, H> {
     }
 }
 
-/// Reports consumer lag from librdkafka's periodic statistics.
+/// Whether a runner has joined its consumer group, for `/readyz`: until the
+/// group has assigned it partitions, events wait unhandled.
+#[derive(Debug, Clone)]
+pub struct ConsumerReadiness(Arc<AtomicBool>);
+
+impl ConsumerReadiness {
+    pub fn is_joined(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Reports consumer lag from librdkafka's periodic statistics, and the
+/// first assignment of the group.
 struct LagContext {
     group: String,
     metrics: MessagingMetrics,
+    joined: Arc<AtomicBool>,
 }
 
 impl ClientContext for LagContext {
@@ -200,7 +216,14 @@ impl ClientContext for LagContext {
     }
 }
 
-impl ConsumerContext for LagContext {}
+impl ConsumerContext for LagContext {
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(partitions) = rebalance {
+            tracing::info!(group = %self.group, partitions = partitions.count(), "partitions assigned");
+            self.joined.store(true, Ordering::Relaxed);
+        }
+    }
+}
 
 type KafkaConsumer = StreamConsumer<LagContext>;
 
@@ -210,6 +233,7 @@ pub struct ConsumerRunner {
     pool: PgPool,
     metrics: MessagingMetrics,
     routes: HashMap<&'static str, Arc<dyn Route>>,
+    joined: Arc<AtomicBool>,
 }
 
 impl ConsumerRunner {
@@ -219,7 +243,17 @@ impl ConsumerRunner {
             pool,
             metrics,
             routes: HashMap::new(),
+            joined: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Tells whether the runner has joined its group. A runner with no
+    /// handlers has nothing to join and counts as joined.
+    pub fn readiness(&self) -> ConsumerReadiness {
+        if self.routes.is_empty() {
+            self.joined.store(true, Ordering::Relaxed);
+        }
+        ConsumerReadiness(self.joined.clone())
     }
 
     /// Registers the handler of `E`'s topic (one handler per topic).
@@ -253,6 +287,7 @@ impl ConsumerRunner {
                 .create_with_context(LagContext {
                     group: self.config.group_id.clone(),
                     metrics: self.metrics.clone(),
+                    joined: self.joined.clone(),
                 })
                 .context("failed to create Kafka consumer")?,
         );

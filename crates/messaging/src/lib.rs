@@ -21,6 +21,8 @@ pub mod relay;
 pub mod schema;
 pub mod trace;
 
-pub use consumer::{ConsumerConfig, ConsumerRunner, Handler, HandlerError, RetryPolicy};
+pub use consumer::{
+    ConsumerConfig, ConsumerReadiness, ConsumerRunner, Handler, HandlerError, RetryPolicy,
+};
 pub use metrics::MessagingMetrics;
 pub use relay::{Relay, RelayConfig};

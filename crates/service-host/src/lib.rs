@@ -17,7 +17,9 @@ use axum::Router;
 use http_service::auth::Authenticator;
 use http_service::server::{CommonRoutes, OpenApi, ReadinessCheck};
 use messaging::kafka::BrokerProbe;
-use messaging::{ConsumerConfig, ConsumerRunner, MessagingMetrics, Relay, RelayConfig};
+use messaging::{
+    ConsumerConfig, ConsumerReadiness, ConsumerRunner, MessagingMetrics, Relay, RelayConfig,
+};
 use prometheus::Registry;
 use secrecy::ExposeSecret;
 use shared_events::Topic;
@@ -125,7 +127,8 @@ impl Host {
         let broker = BrokerProbe::new(&self.config.kafka_bootstrap)?;
         let common = CommonRoutes::new(self.registry.clone(), openapi)
             .readiness_check(DatabaseCheck(self.pool.clone()))
-            .readiness_check(BrokerCheck(broker));
+            .readiness_check(BrokerCheck(broker))
+            .readiness_check(ConsumerCheck(consumer.readiness()));
         let router = http_service::server::layered(
             routes.merge(common.router()),
             &self.config.http,
@@ -289,5 +292,24 @@ impl ReadinessCheck for BrokerCheck {
             .check(Duration::from_millis(1500))
             .await
             .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Not ready until the consumers have joined their group: before that,
+/// events this service should act on would wait unhandled.
+struct ConsumerCheck(ConsumerReadiness);
+
+#[async_trait]
+impl ReadinessCheck for ConsumerCheck {
+    fn name(&self) -> &str {
+        "consumer"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.0.is_joined() {
+            Ok(())
+        } else {
+            Err("consumer group not joined yet".to_owned())
+        }
     }
 }
