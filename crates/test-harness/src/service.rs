@@ -2,7 +2,7 @@
 //! the same `build` function its binary uses.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_service::auth::{mint_hs256, Claims, Role};
 use service_host::{App, HostConfig, ServiceSpec};
@@ -33,10 +33,11 @@ pub struct TestService {
 
 impl TestService {
     /// Builds the service `spec` against `db` (its schema's role) and the
-    /// broker at `bootstrap`, and serves it on a free port.
+    /// broker at `bootstrap`, serves it on a free port, and waits until its
+    /// `/readyz` says ready (its consumers have joined their group).
     ///
     /// # Panics
-    /// When the service fails to build.
+    /// When the service fails to build or does not become ready in 60 s.
     pub async fn start<F, Fut>(
         spec: &ServiceSpec,
         build: F,
@@ -54,10 +55,32 @@ impl TestService {
         let base_url = format!("http://127.0.0.1:{}", app.port());
         let shutdown = app.shutdown_token();
         let task = tokio::spawn(app.run());
-        TestService {
+        let service = TestService {
             base_url,
             shutdown,
             task: Some(task),
+        };
+        service.wait_until_ready(spec.name).await;
+        service
+    }
+
+    async fn wait_until_ready(&self, name: &str) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = client
+                .get(self.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|response| response.status().is_success());
+            if ready {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not become ready within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

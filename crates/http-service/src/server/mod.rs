@@ -91,6 +91,10 @@ pub fn layered(router: Router, config: &HttpConfig, registry: &Registry) -> Rout
                 .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
                 .layer(DefaultBodyLimit::max(config.body_limit_bytes)),
         )
+        .layer(middleware::from_fn_with_state(
+            config.body_limit_bytes,
+            drain_announced_oversized,
+        ))
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(http_metrics, metrics::track))
         .layer(
@@ -107,6 +111,44 @@ pub fn layered(router: Router, config: &HttpConfig, registry: &Registry) -> Rout
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 ),
         )
+}
+
+/// Bodies up to this size are read and thrown away before a 413 is sent.
+const DRAIN_AT_MOST: u64 = 16 * 1024 * 1024;
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Answers 413 to a body whose `Content-Length` is over the limit, after
+/// reading (and discarding) it. Answering and closing while the client is
+/// still uploading makes the kernel reset the connection, and the client may
+/// then see a broken pipe instead of the 413; a bounded drain lets it finish
+/// sending and read the answer (what nginx calls a lingering close).
+async fn drain_announced_oversized(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => {
+            if length <= DRAIN_AT_MOST {
+                let mut body = request.into_body().into_data_stream();
+                let drain =
+                    async { while let Some(Ok(_)) = futures::StreamExt::next(&mut body).await {} };
+                let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
+            }
+            let mut response = crate::problem::Problem::payload_too_large().into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            response
+        }
+        _ => next.run(request).await,
+    }
 }
 
 fn request_span(request: &Request) -> tracing::Span {

@@ -25,7 +25,7 @@ pub const SCHEMA: &str = "points";
 /// table the test handler writes to.
 pub async fn database() -> PgPool {
     let db = test_harness::fresh_database(&[SCHEMA]).await;
-    let pool = PgPool::connect(&db.url(SCHEMA))
+    let pool = PgPool::connect(db.url(SCHEMA))
         .await
         .expect("connect as the service role");
     messaging::schema::install(&pool)
