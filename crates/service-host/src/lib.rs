@@ -43,6 +43,14 @@ pub struct ServiceSpec {
     pub produces: &'static [Topic],
 }
 
+/// What most handlers need: the service's database pool and the token
+/// verifier. A service with more to share embeds it in a state of its own.
+#[derive(Clone, axum::extract::FromRef)]
+pub struct ServiceState {
+    pub pool: PgPool,
+    pub auth: Authenticator,
+}
+
 /// A service's shared resources while it is being built.
 pub struct Host {
     pub spec: &'static ServiceSpec,
@@ -91,6 +99,13 @@ impl Host {
             metrics,
             auth,
         })
+    }
+
+    pub fn state(&self) -> ServiceState {
+        ServiceState {
+            pool: self.pool.clone(),
+            auth: self.auth.clone(),
+        }
     }
 
     /// A consumer runner in this service's consumer group; register handlers

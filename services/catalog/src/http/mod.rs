@@ -5,9 +5,9 @@
 use axum::Router;
 use http_service::server::OpenApi;
 
-use crate::AppState;
+use service_host::ServiceState;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: ServiceState) -> Router {
     Router::new().with_state(state)
 }
 

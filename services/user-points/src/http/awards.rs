@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 use super::ApiError;
 use crate::domain::{Award, AwardOutcome, NewAward};
-use crate::{store, AppState};
+use crate::store;
+use service_host::ServiceState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServiceState> {
     Router::new().route("/v1/points/awards", post(create))
 }
 

@@ -9,9 +9,10 @@ use sqlx::PgPool;
 
 use super::ApiError;
 use crate::domain::Balance;
-use crate::{store, AppState};
+use crate::store;
+use service_host::ServiceState;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServiceState> {
     Router::new().route("/v1/points/balance", get(balance))
 }
 

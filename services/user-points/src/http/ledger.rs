@@ -10,12 +10,13 @@ use sqlx::PgPool;
 
 use super::ApiError;
 use crate::domain::LedgerEntry;
-use crate::{store, AppState};
+use crate::store;
+use service_host::ServiceState;
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<ServiceState> {
     Router::new().route("/v1/points/ledger", get(ledger))
 }
 

@@ -11,9 +11,9 @@ use axum::Router;
 use http_service::problem::Problem;
 use http_service::server::OpenApi;
 
-use crate::AppState;
+use service_host::ServiceState;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: ServiceState) -> Router {
     Router::new()
         .merge(balance::router())
         .merge(ledger::router())
