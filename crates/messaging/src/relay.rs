@@ -34,6 +34,8 @@ pub struct RelayConfig {
     pub max_backoff: Duration,
     /// How long shutdown waits for the last rows to be delivered.
     pub shutdown_grace: Duration,
+    /// How often old outbox and inbox rows are pruned.
+    pub prune_every: Duration,
 }
 
 impl RelayConfig {
@@ -44,6 +46,7 @@ impl RelayConfig {
             fallback_poll: Duration::from_secs(5),
             max_backoff: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
+            prune_every: Duration::from_secs(3600),
         }
     }
 }
@@ -84,7 +87,19 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut listener = None;
         let mut backoff = Duration::from_millis(50);
+        let mut last_prune = tokio::time::Instant::now();
         loop {
+            if last_prune.elapsed() >= self.config.prune_every {
+                last_prune = tokio::time::Instant::now();
+                match crate::schema::prune(&self.pool).await {
+                    Ok((outbox, inbox)) => {
+                        tracing::info!(outbox, inbox, "pruned old messaging rows")
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = ?error, "failed to prune old messaging rows")
+                    }
+                }
+            }
             if listener.is_none() {
                 listener = self
                     .listen()

@@ -50,3 +50,30 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// The `NOTIFY` channel on which commits that wrote outbox rows wake the relay.
 /// Every service shares one database, so the channel is named by schema.
 pub(crate) const NOTIFY_CHANNEL_SQL: &str = "'messaging_outbox_' || current_schema()";
+
+/// How long published outbox rows are kept (for an operator looking back).
+pub const OUTBOX_RETENTION_DAYS: i32 = 7;
+/// How long the inbox remembers a handled event. Longer than the broker keeps
+/// messages (Kafka's default is 7 days), so any redelivery is still caught.
+pub const INBOX_RETENTION_DAYS: i32 = 14;
+
+/// Deletes published outbox rows and inbox records past their retention.
+/// Returns how many rows of each went.
+pub async fn prune(pool: &PgPool) -> Result<(u64, u64), sqlx::Error> {
+    let outbox = sqlx::query(
+        "DELETE FROM messaging_outbox
+         WHERE published_at IS NOT NULL AND published_at < now() - make_interval(days => $1)",
+    )
+    .bind(OUTBOX_RETENTION_DAYS)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    let inbox = sqlx::query(
+        "DELETE FROM messaging_inbox WHERE handled_at < now() - make_interval(days => $1)",
+    )
+    .bind(INBOX_RETENTION_DAYS)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok((outbox, inbox))
+}

@@ -334,3 +334,64 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
     assert_eq!(seen.len(), 51, "each event handled once");
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), written);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_published_rows_and_inbox_records_are_pruned_and_recent_ones_kept() {
+    let pool = database().await;
+    let old = award(Uuid::new_v4(), 1);
+    let recent = award(Uuid::new_v4(), 2);
+    let unpublished_old = award(Uuid::new_v4(), 3);
+    commit(
+        &pool,
+        &[old.clone(), recent.clone(), unpublished_old.clone()],
+    )
+    .await;
+    sqlx::query(
+        "UPDATE messaging_outbox SET published_at = now() - interval '8 days' WHERE event_id = $1",
+    )
+    .bind(old.event_id)
+    .execute(&pool)
+    .await
+    .expect("age a published row");
+    sqlx::query("UPDATE messaging_outbox SET published_at = now() WHERE event_id = $1")
+        .bind(recent.event_id)
+        .execute(&pool)
+        .await
+        .expect("publish a row now");
+    sqlx::query(
+        "UPDATE messaging_outbox SET created_at = now() - interval '30 days' WHERE event_id = $1",
+    )
+    .bind(unpublished_old.event_id)
+    .execute(&pool)
+    .await
+    .expect("age an unpublished row");
+    for (event, days) in [(old.event_id, 15), (recent.event_id, 1)] {
+        sqlx::query(
+            "INSERT INTO messaging_inbox (consumer, event_id, topic, event_type, handled_at)
+             VALUES ('g', $1, 't', 'points_awarded', now() - make_interval(days => $2))",
+        )
+        .bind(event)
+        .bind(days)
+        .execute(&pool)
+        .await
+        .expect("record inbox row");
+    }
+
+    let (outbox, inbox) = messaging::schema::prune(&pool).await.expect("prune");
+
+    assert_eq!((outbox, inbox), (1, 1));
+    let left: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM messaging_outbox ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .expect("outbox rows");
+    assert_eq!(
+        left,
+        vec![recent.event_id, unpublished_old.event_id],
+        "unpublished rows are never pruned"
+    );
+    let remembered: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM messaging_inbox")
+        .fetch_all(&pool)
+        .await
+        .expect("inbox rows");
+    assert_eq!(remembered, vec![recent.event_id]);
+}

@@ -82,7 +82,10 @@ async fn an_award_from_the_connection_topic_is_credited_once_and_announced() {
     let fixture = start().await;
     let user = Uuid::new_v4();
     let award_id = Uuid::new_v4();
-    // The same award delivered twice, as separate events (a producer retry).
+    // The same award delivered twice, as separate events (a producer retry),
+    // both within one trace of the connection capability.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
     for _ in 0..2 {
         let event = points_awarded(award_id, user, 120);
         publish_raw(
@@ -90,7 +93,7 @@ async fn an_award_from_the_connection_topic_is_credited_once_and_announced() {
             ConnectionEvent::TOPIC.name(),
             &event.partition_key(),
             &event.to_json(),
-            &[],
+            &[("traceparent", &traceparent)],
         )
         .await
         .expect("publish award");
