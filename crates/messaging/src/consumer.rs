@@ -345,6 +345,9 @@ impl ConsumerRunner {
             // broker is: anything uncommitted is redelivered and deduped.
             outcome => tracing::debug!(?outcome, "final offset commit did not complete"),
         }
+        // Leave the group now, so the partitions move to another member at
+        // once rather than after the session times out.
+        consumer.unsubscribe();
         tracing::info!(group = %self.config.group_id, "consumer stopped");
         Ok(())
     }
@@ -360,6 +363,10 @@ fn consumer_config(config: &ConsumerConfig) -> ClientConfig {
         // on receipt.
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // A member that vanished without leaving (a crash) holds its
+        // partitions until its session times out; 10 s bounds that pause.
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
         .set("statistics.interval.ms", "5000");
     client

@@ -142,6 +142,7 @@ pub async fn publish_raw(
     headers: &[(&str, &str)],
 ) -> anyhow::Result<()> {
     let producer: FutureProducer = client_config(bootstrap)
+        .set("partitioner", "murmur2_random")
         .create()
         .context("failed to create producer")?;
     let mut owned = OwnedHeaders::new();

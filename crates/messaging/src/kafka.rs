@@ -28,8 +28,6 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
-        // Java clients' partitioner, so every producer puts a key on the same partition.
-        .set("partitioner", "murmur2_random")
         .set("reconnect.backoff.ms", "100")
         .set("reconnect.backoff.max.ms", "2000");
     config
@@ -41,6 +39,8 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 /// is back. Callers bound how long they wait themselves.
 pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
     client_config(bootstrap)
+        // Java clients' partitioner, so every producer puts a key on the same partition.
+        .set("partitioner", "murmur2_random")
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", "0")

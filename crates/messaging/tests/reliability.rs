@@ -395,3 +395,54 @@ async fn old_published_rows_and_inbox_records_are_pruned_and_recent_ones_kept() 
         .expect("inbox rows");
     assert_eq!(remembered, vec![recent.event_id]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_replayed_once_the_fault_is_fixed_is_handled_once() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 1);
+    let group = test_harness::unique("group");
+    let poisoned = award(Uuid::new_v4(), 13);
+    produce_raw(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        &poisoned.partition_key(),
+        &poisoned.to_json(),
+    )
+    .await;
+    let (faulty, metrics) = start_consumer_in(&pool, broker.bootstrap_servers(), &group, Some(13));
+    eventually(WAIT, "the poisoned event is dead-lettered", || async {
+        metrics
+            .dead_lettered
+            .with_label_values(&[Topic::Connection.name()])
+            .get()
+            == 1
+    })
+    .await;
+    faulty.stop().await;
+    assert!(handled(&pool).await.is_empty());
+
+    // The fault is fixed (no poison any more); the operator replays, twice.
+    let (fixed, _) = start_consumer_in(&pool, broker.bootstrap_servers(), &group, None);
+    let dead = read_topic(
+        broker.bootstrap_servers(),
+        Topic::Connection.dlq_name(),
+        Duration::from_secs(1),
+    )
+    .await;
+    assert_eq!(dead.len(), 1);
+    for _ in 0..2 {
+        messaging::inspect::replay(broker.bootstrap_servers(), &dead[0])
+            .await
+            .expect("replay");
+    }
+    eventually(WAIT, "the replayed event is handled", || async {
+        handled(&pool).await.len() == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    fixed.stop().await;
+
+    let seen = handled(&pool).await;
+    assert_eq!(seen.len(), 1, "replaying twice handles the event once");
+    assert_eq!(seen[0].0, poisoned.event_id);
+}

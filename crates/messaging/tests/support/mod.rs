@@ -24,6 +24,10 @@ pub const SCHEMA: &str = "points";
 /// A fresh database whose `points` schema has the messaging tables and a
 /// table the test handler writes to.
 pub async fn database() -> PgPool {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let db = test_harness::fresh_database(&[SCHEMA]).await;
     let pool = PgPool::connect(db.url(SCHEMA))
         .await
@@ -142,8 +146,17 @@ pub fn start_consumer(
     bootstrap: &str,
     poison: Option<i64>,
 ) -> (Running, MessagingMetrics) {
+    start_consumer_in(pool, bootstrap, &test_harness::unique("group"), poison)
+}
+
+pub fn start_consumer_in(
+    pool: &PgPool,
+    bootstrap: &str,
+    group: &str,
+    poison: Option<i64>,
+) -> (Running, MessagingMetrics) {
     let metrics = MessagingMetrics::unregistered();
-    let mut config = ConsumerConfig::new(bootstrap, test_harness::unique("group"));
+    let mut config = ConsumerConfig::new(bootstrap, group);
     config.retry = RetryPolicy {
         attempts: 3,
         initial_backoff: Duration::from_millis(20),
