@@ -308,6 +308,7 @@ impl ConsumerRunner {
 
         let mut partitions: HashMap<(String, i32), mpsc::Sender<OwnedMessage>> = HashMap::new();
         let mut tasks = JoinSet::new();
+        let mut failure = None;
         loop {
             let received = tokio::select! {
                 received = consumer.recv() => received,
@@ -328,7 +329,18 @@ impl ConsumerRunner {
                 sender
             });
             tokio::select! {
-                sent = sender.send(message) => if sent.is_err() { break },
+                sent = sender.send(message) => if let Err(unsent) = sent {
+                    // The partition's worker gave up (a dead letter it could
+                    // not write): stop consuming altogether rather than skip
+                    // the message; the service stops and its restart resumes
+                    // from the last committed offset.
+                    let message = unsent.0;
+                    failure = Some(anyhow::anyhow!(
+                        "stopped handling {}[{}] at offset {}: a message could be neither handled nor dead-lettered",
+                        message.topic(), message.partition(), message.offset()
+                    ));
+                    break;
+                },
                 () = shutdown.cancelled() => break,
             }
         }
@@ -349,7 +361,7 @@ impl ConsumerRunner {
         // once rather than after the session times out.
         consumer.unsubscribe();
         tracing::info!(group = %self.config.group_id, "consumer stopped");
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
 }
 

@@ -8,6 +8,15 @@
 //! every delivery of the round before marking rows sent: a relay killed in
 //! between publishes those rows again after restart (consumers dedupe by
 //! `event_id`), never loses them.
+//!
+//! Trade-offs, named: the round's transaction stays open while deliveries
+//! are awaited, so a long broker outage keeps one idle transaction open (and
+//! holds back vacuum in that database) — the price of strict order without a
+//! separate leader election. And a row the broker refuses for good (say, a
+//! message over its size limit) is retried with backoff, reported in
+//! `messaging_outbox_publish_errors_total` and `messaging_outbox_oldest_age_seconds`,
+//! while rows after it that were delivered stay delivered: the refused row
+//! would arrive after them if it ever went through.
 
 use std::time::Duration;
 

@@ -214,7 +214,20 @@ impl App {
         } = self;
         let relay_stop = CancellationToken::new();
         let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
-        let consumer_task = tokio::spawn(consumer.run(shutdown.clone()));
+        let consumer_task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                let consumed = consumer.run(shutdown.clone()).await;
+                // A consumer that stops on its own cannot go on handling this
+                // service's events: stop the whole service, so that it is
+                // restarted instead of answering requests half-alive.
+                if let Err(error) = &consumed {
+                    tracing::error!(error = ?error, "consumer failed; stopping the service");
+                    shutdown.cancel();
+                }
+                consumed
+            }
+        });
         tracing::info!(service = name, port = self.port, "listening");
         let served = http_service::server::serve(listener, router, shutdown.clone()).await;
         shutdown.cancel();
