@@ -63,7 +63,16 @@ struct Fleet {
     launcher: Child,
     banner: HashMap<String, String>,
     urls: HashMap<String, String>,
+    /// Each service's latest pid, as the launcher announces it.
+    pids: std::sync::Arc<std::sync::Mutex<HashMap<String, u32>>>,
     _data: tempfile::TempDir,
+}
+
+/// `<service padded> | started, pid <pid>`.
+fn started_pid(line: &str) -> Option<(String, u32)> {
+    let (name, rest) = line.split_once(" | ")?;
+    let pid = rest.strip_prefix("started, pid ")?.trim().parse().ok()?;
+    Some((name.trim().to_owned(), pid))
 }
 
 impl Fleet {
@@ -94,6 +103,7 @@ impl Fleet {
         let mut lines = BufReader::new(stdout).lines();
         let mut banner = HashMap::new();
         let mut urls = HashMap::new();
+        let pids = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
         let deadline = Instant::now() + Duration::from_secs(240);
         loop {
             let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
@@ -103,6 +113,9 @@ impl Fleet {
                 .expect("the launcher exited before the fleet was ready");
             if line.trim() == "heyblue fleet ready" {
                 break;
+            }
+            if let Some((name, pid)) = started_pid(&line) {
+                pids.lock().expect("pids").insert(name, pid);
             }
             if let Some((key, value)) = line.split_once('=') {
                 if key == "HEYBLUE_JWT_SECRET" || key == "KAFKA_BOOTSTRAP" {
@@ -116,12 +129,21 @@ impl Fleet {
                 }
             }
         }
-        // Keep draining the launcher's output so it never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep reading the launcher's output (restarted services announce
+        // their new pid), so it never blocks on a full pipe either.
+        let announced = pids.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some((name, pid)) = started_pid(&line) {
+                    announced.lock().expect("pids").insert(name, pid);
+                }
+            }
+        });
         Fleet {
             launcher,
             banner,
             urls,
+            pids,
             _data: data,
         }
     }
@@ -135,6 +157,27 @@ impl Fleet {
             &self.banner["HEYBLUE_JWT_SECRET"],
             &Claims::new(user, role, Duration::from_secs(600)),
         )
+    }
+
+    fn pid(&self, service: &str) -> u32 {
+        self.pids.lock().expect("pids")[service]
+    }
+
+    async fn wait_until_ready(&self, service: &str, timeout: Duration) {
+        let started = Instant::now();
+        loop {
+            let ready = reqwest::get(format!("{}/readyz", self.urls[service]))
+                .await
+                .is_ok_and(|response| response.status() == StatusCode::OK);
+            if ready {
+                return;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{service} did not become ready again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn balance(&self, user: Uuid) -> Value {
@@ -174,7 +217,7 @@ impl Fleet {
         let started = Instant::now();
         while self.balance(user).await["available"] != points {
             assert!(
-                started.elapsed() < Duration::from_secs(15),
+                started.elapsed() < Duration::from_secs(30),
                 "the balance never reached {points}"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -198,7 +241,7 @@ impl Fleet {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_award_published_to_the_fleets_broker_reaches_the_balance_once() {
+async fn an_award_published_to_the_fleets_broker_reaches_the_balance_once_even_across_a_crash() {
     let fleet = Fleet::start().await;
     assert_eq!(
         fleet.urls.len(),
@@ -255,6 +298,26 @@ async fn an_award_published_to_the_fleets_broker_reaches_the_balance_once() {
     assert_eq!(credited[0]["reference"], award.to_string());
     assert_eq!(credited[0]["points"], 75);
     assert_eq!(credited[0]["producer"], "user-points");
+
+    // A service that crashes is restarted by the launcher and picks up
+    // where it left off: an award published while it is down still arrives.
+    let crashed = fleet.pid("user-points");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &crashed.to_string()])
+        .status()
+        .expect("kill user-points");
+    assert!(killed.success());
+    fleet.publish_award(Uuid::new_v4(), user, 20).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fleet.pid("user-points") == crashed {
+        assert!(Instant::now() < deadline, "user-points was not restarted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    fleet
+        .wait_until_ready("user-points", Duration::from_secs(60))
+        .await;
+    fleet.wait_for_available(user, 100).await;
+    assert_eq!(fleet.balance(user).await["lifetime_earned"], 100);
 
     let urls = fleet.urls.clone();
     let status = fleet.stop().await;

@@ -167,6 +167,9 @@ fn spawn(spec: &ChildSpec, label: &str) -> anyhow::Result<Child> {
     let mut child = command
         .spawn()
         .with_context(|| format!("failed to start {}", spec.program.display()))?;
+    if let Some(pid) = child.id() {
+        println!("{label} | started, pid {pid}");
+    }
     if let Some(stdout) = child.stdout.take() {
         tokio::spawn(forward_lines(stdout, label.to_owned(), Stream::Stdout));
     }
