@@ -39,7 +39,7 @@ use tracing::Instrument;
 
 use crate::kafka::{self, client_config, reliable_producer, HEADER_TRACEPARENT};
 use crate::metrics::MessagingMetrics;
-use crate::trace::TraceParent;
+use trace_context::TraceParent;
 
 /// Handles one family of events. Runs inside the transaction that records
 /// the event in the inbox: write state and outbox rows through `conn`, and

@@ -19,10 +19,10 @@ pub mod metrics;
 pub mod outbox;
 pub mod relay;
 pub mod schema;
-pub mod trace;
 
 pub use consumer::{
     ConsumerConfig, ConsumerReadiness, ConsumerRunner, Handler, HandlerError, RetryPolicy,
 };
 pub use metrics::MessagingMetrics;
 pub use relay::{Relay, RelayConfig};
+pub use trace_context::TraceParent;

@@ -5,7 +5,7 @@ use shared_events::{Envelope, EventFamily};
 use sqlx::PgConnection;
 
 use crate::schema::NOTIFY_CHANNEL_SQL;
-use crate::trace::TraceParent;
+use trace_context::TraceParent;
 
 /// Adds `envelope` to the outbox inside the caller's transaction (pass
 /// `&mut *tx`). The relay is notified when, and only if, that transaction

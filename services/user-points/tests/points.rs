@@ -142,7 +142,18 @@ async fn an_admin_award_is_credited_once_and_answers_the_same_when_repeated() {
     let user = Uuid::new_v4();
     let body = json!({"award_id": Uuid::new_v4(), "user_id": user, "points": 40, "reason": "welcome bonus"});
 
-    let (first_status, first) = fixture.award(Role::Admin, &body).await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = fixture
+        .http
+        .post(fixture.service.url("/v1/points/awards"))
+        .bearer_auth(token(Uuid::new_v4(), Role::Admin))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&body)
+        .send()
+        .await
+        .expect("award request");
+    let first_status = response.status();
+    let first: Value = response.json().await.expect("award body");
     let (again_status, again) = fixture.award(Role::Service, &body).await;
 
     assert_eq!(first_status, StatusCode::CREATED);
@@ -177,6 +188,22 @@ async fn an_admin_award_is_credited_once_and_answers_the_same_when_repeated() {
     assert_eq!(ledger["items"][0]["points"], 40);
     assert_eq!(ledger["items"][0]["reference"], body["award_id"]);
     assert_eq!(ledger["next_cursor"], Value::Null);
+
+    let credited = read_topic(
+        fixture.broker.bootstrap_servers(),
+        Topic::Points.name(),
+        Duration::from_secs(2),
+    )
+    .await
+    .expect("read points topic");
+    assert_eq!(credited.len(), 1, "one points_credited for one award");
+    assert!(
+        credited[0]
+            .header("traceparent")
+            .is_some_and(|t| t.starts_with(&format!("00-{trace_id}-"))),
+        "the event continues the request's trace: {:?}",
+        credited[0].header("traceparent")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -37,6 +37,7 @@ use tower_http::{
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
+use trace_context::TraceParent;
 use tracing::Level;
 
 pub use openapi::{OpenApi, Operation};
@@ -57,8 +58,10 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 ///    assigned; either way the response echoes it;
 /// 2. `Authorization` and `Cookie` are marked sensitive, so no logger
 ///    prints them;
-/// 3. a tracing span per request with `method`, `path`, `request_id` (and
-///    `user_id` once [`crate::auth::AuthUser`] has run);
+/// 3. a tracing span per request with `method`, `path`, `request_id`,
+///    `trace_id` (and `user_id` once [`crate::auth::AuthUser`] has run); the
+///    request runs in the trace context of its `traceparent` header (or a new
+///    trace), which the outbox passes on to the events it writes;
 /// 4. `http_requests_total` and `http_request_duration_seconds` by method,
 ///    matched route and status, registered into `registry`;
 /// 5. bare error responses (axum's 405, tower-http's 413, a handler's bare
@@ -97,6 +100,7 @@ pub fn layered(router: Router, config: &HttpConfig, registry: &Registry) -> Rout
         ))
         .layer(middleware::map_response(problem_for_bare_errors))
         .layer(middleware::from_fn_with_state(http_metrics, metrics::track))
+        .layer(middleware::from_fn(in_trace_context))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -151,6 +155,8 @@ async fn drain_announced_oversized(
     }
 }
 
+const TRACEPARENT_HEADER: &str = "traceparent";
+
 fn request_span(request: &Request) -> tracing::Span {
     let request_id = request
         .headers()
@@ -162,8 +168,24 @@ fn request_span(request: &Request) -> tracing::Span {
         method = %request.method(),
         path = %request.uri().path(),
         request_id,
+        trace_id = tracing::field::Empty,
         user_id = tracing::field::Empty,
     )
+}
+
+/// Runs the request in the trace context its `traceparent` header names (a
+/// new span of that trace), or in a new trace: events the handler writes to
+/// an outbox carry it on.
+async fn in_trace_context(request: Request, next: middleware::Next) -> Response {
+    let context = request
+        .headers()
+        .get(TRACEPARENT_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceParent::parse)
+        .map(|parent| parent.child())
+        .unwrap_or_else(TraceParent::new_root);
+    tracing::Span::current().record("trace_id", context.trace_id_hex());
+    context.scope(next.run(request)).await
 }
 
 /// Gives every error response a problem+json body. Responses that already

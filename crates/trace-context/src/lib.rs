@@ -1,8 +1,11 @@
-//! W3C `traceparent` propagation through Kafka headers.
+//! W3C trace context (`traceparent`), carried from an HTTP request or a
+//! Kafka message to the events written while handling it.
 //!
-//! A consumer runs each handler inside the context of the message it handles,
-//! so events the handler writes to the outbox carry the same trace id with a
-//! new span id; anything written outside such a context starts a new trace.
+//! The HTTP layer runs each request, and the consumer runner each message,
+//! inside the context it arrived with ([`TraceParent::scope`]); the outbox
+//! stamps every event it writes with a child of the current context
+//! ([`TraceParent::current_or_new`]), so the trace id follows the work across
+//! services. Work outside any context starts a new trace.
 
 use std::fmt;
 
