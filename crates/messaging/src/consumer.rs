@@ -205,15 +205,33 @@ impl ClientContext for LagContext {
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in statistics.topics {
             for (partition, stats) in stats.partitions {
-                if partition >= 0 && stats.consumer_lag >= 0 {
+                if let Some(lag) = unhandled(&stats) {
                     self.metrics
                         .consumer_lag
                         .with_label_values(&[&self.group, &topic, &partition.to_string()])
-                        .set(stats.consumer_lag);
+                        .set(lag);
                 }
             }
         }
     }
+}
+
+/// Messages of an assigned partition not yet handled: from the offset stored
+/// after the last handled message (or committed before) to the end. With no
+/// position yet, everything still on the partition is pending (consumers
+/// start from the earliest message). librdkafka's own `consumer_lag` says -1
+/// there, which would hide a group that has not handled anything.
+fn unhandled(stats: &rdkafka::statistics::Partition) -> Option<i64> {
+    if stats.partition < 0 || !stats.desired || stats.hi_offset < 0 {
+        return None;
+    }
+    let position = stats.stored_offset.max(stats.committed_offset);
+    let start = if position >= 0 {
+        position
+    } else {
+        stats.lo_offset.max(0)
+    };
+    Some((stats.hi_offset - start).max(0))
 }
 
 impl ConsumerContext for LagContext {

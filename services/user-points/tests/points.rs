@@ -358,6 +358,29 @@ async fn the_operational_endpoints_answer() {
         .await
         .expect("text");
     assert!(metrics.contains("messaging_outbox_backlog"), "{metrics}");
+
+    // Consumer lag comes from librdkafka's statistics, every 5 s.
+    let lag_line = "messaging_consumer_lag{group=\"user-points\",partition=\"0\",topic=\"heyblue.connection.v1\"} 0";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = fixture
+            .http
+            .get(fixture.service.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if metrics.contains(lag_line) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no consumer lag reported: {metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let openapi: Value = fixture
         .http
         .get(fixture.service.url("/openapi.json"))
