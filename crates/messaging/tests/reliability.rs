@@ -87,13 +87,7 @@ async fn an_event_delivered_twice_changes_state_once() {
     )
     .await;
     let later = award(Uuid::new_v4(), 26);
-    produce_raw(
-        broker.bootstrap_servers(),
-        Topic::Connection.name(),
-        &later.partition_key(),
-        &later.to_json(),
-    )
-    .await;
+    publish(&broker, &later).await;
 
     let (consumer, metrics) = start_consumer(&pool, broker.bootstrap_servers(), None);
     eventually(WAIT, "the later event is handled", || async {
@@ -220,13 +214,7 @@ async fn an_event_type_the_consumer_does_not_know_is_skipped_not_dead_lettered()
     )
     .await;
     let known = award(user, 2);
-    produce_raw(
-        broker.bootstrap_servers(),
-        Topic::Connection.name(),
-        &user.to_string(),
-        &known.to_json(),
-    )
-    .await;
+    publish(&broker, &known).await;
 
     let (consumer, metrics) = start_consumer(&pool, broker.bootstrap_servers(), None);
     eventually(WAIT, "the known event is handled", || async {
@@ -402,13 +390,7 @@ async fn a_dead_letter_replayed_once_the_fault_is_fixed_is_handled_once() {
     let broker = broker(&[Topic::Connection], 1);
     let group = test_harness::unique("group");
     let poisoned = award(Uuid::new_v4(), 13);
-    produce_raw(
-        broker.bootstrap_servers(),
-        Topic::Connection.name(),
-        &poisoned.partition_key(),
-        &poisoned.to_json(),
-    )
-    .await;
+    publish(&broker, &poisoned).await;
     let (faulty, metrics) = start_consumer_in(&pool, broker.bootstrap_servers(), &group, Some(13));
     eventually(WAIT, "the poisoned event is dead-lettered", || async {
         metrics

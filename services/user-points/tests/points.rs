@@ -50,6 +50,17 @@ impl Fixture {
         response.json().await.expect("balance body")
     }
 
+    async fn metrics(&self) -> String {
+        self.http
+            .get(self.service.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics request")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     async fn award(&self, caller_role: Role, body: &Value) -> (StatusCode, Value) {
         let response = self
             .http
@@ -348,30 +359,14 @@ async fn the_operational_endpoints_answer() {
             .expect("request");
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
-    let metrics = fixture
-        .http
-        .get(fixture.service.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = fixture.metrics().await;
     assert!(metrics.contains("messaging_outbox_backlog"), "{metrics}");
 
     // Consumer lag comes from librdkafka's statistics, every 5 s.
     let lag_line = "messaging_consumer_lag{group=\"user-points\",partition=\"0\",topic=\"heyblue.connection.v1\"} 0";
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let metrics = fixture
-            .http
-            .get(fixture.service.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let metrics = fixture.metrics().await;
         if metrics.contains(lag_line) {
             break;
         }

@@ -198,6 +198,18 @@ pub async fn read_topic(bootstrap: &str, topic: &str, quiet: Duration) -> Vec<Ra
         .expect("read topic")
 }
 
+/// Publishes an award as the connection capability would: its JSON, keyed by
+/// its partition key, with a plain producer.
+pub async fn publish(broker: &EmbeddedBroker, event: &Envelope<ConnectionEvent>) {
+    produce_raw(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        &event.partition_key(),
+        &event.to_json(),
+    )
+    .await;
+}
+
 /// Publishes raw bytes with a plain producer, as an outside publisher would.
 pub async fn produce_raw(bootstrap: &str, topic: &str, key: &str, payload: &[u8]) {
     messaging::inspect::publish_raw(bootstrap, topic, key, payload, &[])
