@@ -1,11 +1,24 @@
 //! The transactional outbox: an event is written in the same database
 //! transaction as the state change it describes, never published directly.
 
+use std::sync::LazyLock;
+
 use shared_events::{Envelope, EventFamily};
 use sqlx::PgConnection;
 
 use crate::schema::NOTIFY_CHANNEL_SQL;
 use trace_context::TraceParent;
+
+static ENQUEUE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH inserted AS (
+             INSERT INTO messaging_outbox (event_id, topic, partition_key, event_type, payload, traceparent)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             RETURNING id
+         )
+         SELECT pg_notify({NOTIFY_CHANNEL_SQL}, '') FROM inserted"
+    )
+});
 
 /// Adds `envelope` to the outbox inside the caller's transaction (pass
 /// `&mut *tx`). The relay is notified when, and only if, that transaction
@@ -16,19 +29,15 @@ pub async fn enqueue<E: EventFamily>(
     envelope: &Envelope<E>,
 ) -> Result<(), sqlx::Error> {
     let traceparent = TraceParent::current_or_new().to_string();
-    sqlx::query(
-        "INSERT INTO messaging_outbox (event_id, topic, partition_key, event_type, payload, traceparent)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(envelope.event_id)
-    .bind(E::TOPIC.name())
-    .bind(envelope.partition_key())
-    .bind(envelope.event_type())
-    .bind(envelope.to_json())
-    .bind(traceparent)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(&format!("SELECT pg_notify({NOTIFY_CHANNEL_SQL}, '')"))
+    // One round trip: the row, and the notification that goes out with the
+    // commit (several in one transaction are folded into one by PostgreSQL).
+    sqlx::query(&ENQUEUE_SQL)
+        .bind(envelope.event_id)
+        .bind(E::TOPIC.name())
+        .bind(envelope.partition_key())
+        .bind(envelope.event_type())
+        .bind(envelope.to_json())
+        .bind(traceparent)
         .execute(&mut *conn)
         .await?;
     Ok(())
