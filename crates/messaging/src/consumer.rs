@@ -26,7 +26,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
@@ -266,11 +266,8 @@ impl ConsumerRunner {
     }
 
     /// Tells whether the runner has joined its group. A runner with no
-    /// handlers has nothing to join and counts as joined.
+    /// handlers has nothing to join and counts as joined once it runs.
     pub fn readiness(&self) -> ConsumerReadiness {
-        if self.routes.is_empty() {
-            self.joined.store(true, Ordering::Relaxed);
-        }
         ConsumerReadiness(self.joined.clone())
     }
 
@@ -298,6 +295,7 @@ impl ConsumerRunner {
     /// the message in hand and commits the stored offsets.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         if self.routes.is_empty() {
+            self.joined.store(true, Ordering::Relaxed);
             return Ok(());
         }
         let consumer: Arc<KafkaConsumer> = Arc::new(
@@ -579,29 +577,22 @@ impl Worker {
         let dlq = Topic::from_name(topic)
             .map(|t| t.dlq_name().to_owned())
             .unwrap_or_else(|| format!("{topic}.dlq"));
-        let mut headers = OwnedHeaders::new();
-        if let Some(original) = message.headers() {
-            for header in original.iter() {
-                headers = headers.insert(Header {
-                    key: header.key,
-                    value: header.value,
-                });
-            }
-        }
         let partition = message.partition().to_string();
         let offset = message.offset().to_string();
-        for (key, value) in [
+        let original = message
+            .headers()
+            .into_iter()
+            .flat_map(|headers| headers.iter())
+            .map(|header| (header.key, header.value));
+        let why = [
             (kafka::HEADER_DLQ_ERROR, error),
             (kafka::HEADER_DLQ_TOPIC, topic),
             (kafka::HEADER_DLQ_PARTITION, partition.as_str()),
             (kafka::HEADER_DLQ_OFFSET, offset.as_str()),
             (kafka::HEADER_DLQ_CONSUMER, self.config.group_id.as_str()),
-        ] {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value),
-            });
-        }
+        ]
+        .map(|(key, value)| (key, Some(value.as_bytes())));
+        let headers = kafka::headers(original.chain(why));
         let mut record = FutureRecord::<[u8], [u8]>::to(&dlq).headers(headers);
         if let Some(key) = message.key() {
             record = record.key(key);

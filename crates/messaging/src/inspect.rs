@@ -6,12 +6,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use uuid::Uuid;
 
-use crate::kafka::{client_config, reliable_producer, HEADER_DLQ_TOPIC};
+use crate::kafka::{self, client_config, reliable_producer, DLQ_HEADER_PREFIX, HEADER_DLQ_TOPIC};
 
 /// A message as it sits on a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,13 +145,7 @@ pub async fn publish_raw(
         .set("partitioner", "murmur2_random")
         .create()
         .context("failed to create producer")?;
-    let mut owned = OwnedHeaders::new();
-    for (key, value) in headers {
-        owned = owned.insert(Header {
-            key,
-            value: Some(*value),
-        });
-    }
+    let owned = kafka::headers(headers.iter().map(|(k, v)| (*k, Some(v.as_bytes()))));
     producer
         .send(
             FutureRecord::to(topic)
@@ -174,17 +168,13 @@ pub async fn replay(bootstrap: &str, dead_letter: &RawMessage) -> anyhow::Result
         .header(HEADER_DLQ_TOPIC)
         .context("not a dead letter: no original topic header")?;
     let producer = reliable_producer(bootstrap)?;
-    let mut headers = OwnedHeaders::new();
-    for (key, value) in dead_letter
-        .headers
-        .iter()
-        .filter(|(k, _)| !k.starts_with("dlq_"))
-    {
-        headers = headers.insert(Header {
-            key,
-            value: Some(value.as_str()),
-        });
-    }
+    let headers = kafka::headers(
+        dead_letter
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.starts_with(DLQ_HEADER_PREFIX))
+            .map(|(k, v)| (k.as_str(), Some(v.as_bytes()))),
+    );
     let mut record = FutureRecord::<[u8], [u8]>::to(original)
         .payload(&dead_letter.payload)
         .headers(headers);

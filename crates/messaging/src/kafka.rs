@@ -7,6 +7,7 @@ use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use shared_events::Topic;
@@ -16,12 +17,25 @@ use shared_events::Topic;
 pub const HEADER_EVENT_TYPE: &str = "event_type";
 /// W3C trace context header.
 pub const HEADER_TRACEPARENT: &str = "traceparent";
-/// Dead-letter headers: why, and where the message came from.
+/// Dead-letter headers: why, and where the message came from. All of them
+/// start with [`DLQ_HEADER_PREFIX`], which a replay strips.
+pub const DLQ_HEADER_PREFIX: &str = "dlq_";
 pub const HEADER_DLQ_ERROR: &str = "dlq_error";
 pub const HEADER_DLQ_TOPIC: &str = "dlq_original_topic";
 pub const HEADER_DLQ_PARTITION: &str = "dlq_original_partition";
 pub const HEADER_DLQ_OFFSET: &str = "dlq_original_offset";
 pub const HEADER_DLQ_CONSUMER: &str = "dlq_consumer_group";
+
+/// Kafka headers from `(key, value)` pairs, in order; `None` is a null value.
+pub(crate) fn headers<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> OwnedHeaders {
+    pairs
+        .into_iter()
+        .fold(OwnedHeaders::new(), |headers, (key, value)| {
+            headers.insert(Header { key, value })
+        })
+}
 
 /// The base client configuration for `bootstrap`.
 pub fn client_config(bootstrap: &str) -> ClientConfig {

@@ -22,13 +22,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::join_all;
-use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::{reliable_producer, HEADER_EVENT_TYPE, HEADER_TRACEPARENT};
+use crate::kafka::{headers, reliable_producer, HEADER_EVENT_TYPE, HEADER_TRACEPARENT};
 use crate::metrics::MessagingMetrics;
 use crate::schema::NOTIFY_CHANNEL_SQL;
 
@@ -234,16 +233,14 @@ impl Relay {
         // Queue every row before awaiting any: librdkafka batches them, and
         // the idempotent producer keeps their order within each partition.
         let deliveries = rows.iter().map(|row| {
-            let mut headers = OwnedHeaders::new().insert(Header {
-                key: HEADER_EVENT_TYPE,
-                value: Some(row.event_type.as_str()),
-            });
-            if let Some(traceparent) = &row.traceparent {
-                headers = headers.insert(Header {
-                    key: HEADER_TRACEPARENT,
-                    value: Some(traceparent.as_str()),
-                });
-            }
+            let traceparent = row
+                .traceparent
+                .as_deref()
+                .map(|t| (HEADER_TRACEPARENT, Some(t.as_bytes())));
+            let headers = headers(
+                std::iter::once((HEADER_EVENT_TYPE, Some(row.event_type.as_bytes())))
+                    .chain(traceparent),
+            );
             let record = FutureRecord::to(&row.topic)
                 .key(&row.key)
                 .payload(&row.payload)
