@@ -4,6 +4,7 @@
 //! - [`telemetry`]: the tracing subscriber;
 //! - [`problem`]: RFC 9457 error bodies and extractors whose rejections are problems;
 //! - [`auth`]: bearer-token verification and the [`AuthUser`] extractor;
+//! - [`idempotency`]: the `Idempotency-Key` rules of DESIGN §2, stored in the service's schema;
 //! - [`server`]: the shared middleware stack, the operational endpoints, the
 //!   OpenAPI builder, and serving with graceful shutdown.
 //!
@@ -11,6 +12,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod idempotency;
 pub mod problem;
 pub mod server;
 pub mod telemetry;
