@@ -206,7 +206,7 @@ impl Fleet {
             self.bootstrap(),
             ConnectionEvent::TOPIC.name(),
             &event.partition_key(),
-            &event.to_json(),
+            &event.to_json().expect("serialize event"),
             &[("event_type", "points_awarded")],
         )
         .await

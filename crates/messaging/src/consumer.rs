@@ -251,6 +251,9 @@ pub struct ConsumerRunner {
     pool: PgPool,
     metrics: MessagingMetrics,
     routes: HashMap<&'static str, Arc<dyn Route>>,
+    /// Topics registered more than once: a mistake [`ConsumerRunner::check`]
+    /// reports at start-up rather than one handler silently replacing another.
+    registered_twice: Vec<&'static str>,
     joined: Arc<AtomicBool>,
 }
 
@@ -261,6 +264,7 @@ impl ConsumerRunner {
             pool,
             metrics,
             routes: HashMap::new(),
+            registered_twice: Vec::new(),
             joined: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -271,8 +275,13 @@ impl ConsumerRunner {
         ConsumerReadiness(self.joined.clone())
     }
 
-    /// Registers the handler of `E`'s topic (one handler per topic).
+    /// Registers the handler of `E`'s topic. One handler per topic: a second
+    /// one for the same topic makes [`ConsumerRunner::check`] (and `run`)
+    /// fail; a handler that needs several event types matches on them.
     pub fn on<E: EventFamily, H: Handler<E>>(mut self, handler: H) -> Self {
+        if self.routes.contains_key(E::TOPIC.name()) {
+            self.registered_twice.push(E::TOPIC.name());
+        }
         self.routes.insert(
             E::TOPIC.name(),
             Arc::new(Typed::<E, H> {
@@ -291,9 +300,21 @@ impl ConsumerRunner {
             .collect()
     }
 
+    /// Fails when a topic got more than one handler.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self.registered_twice.as_slice() {
+            [] => Ok(()),
+            topics => anyhow::bail!(
+                "more than one handler registered for {}; register one handler per topic",
+                topics.join(", ")
+            ),
+        }
+    }
+
     /// Consumes until `shutdown` is cancelled; then lets each partition finish
     /// the message in hand and commits the stored offsets.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        self.check()?;
         if self.routes.is_empty() {
             self.joined.store(true, Ordering::Relaxed);
             return Ok(());

@@ -28,6 +28,9 @@ pub async fn enqueue<E: EventFamily>(
     conn: &mut PgConnection,
     envelope: &Envelope<E>,
 ) -> Result<(), sqlx::Error> {
+    let payload = envelope
+        .to_json()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
     let traceparent = TraceParent::current_or_new().to_string();
     // One round trip: the row, and the notification that goes out with the
     // commit (several in one transaction are folded into one by PostgreSQL).
@@ -36,7 +39,7 @@ pub async fn enqueue<E: EventFamily>(
         .bind(E::TOPIC.name())
         .bind(envelope.partition_key())
         .bind(envelope.event_type())
-        .bind(envelope.to_json())
+        .bind(payload)
         .bind(traceparent)
         .execute(&mut *conn)
         .await?;

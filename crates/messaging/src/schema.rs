@@ -2,49 +2,50 @@
 //! them (the connection's `search_path`).
 //!
 //! They belong to this crate rather than to each service's migrations so the
-//! outbox and inbox have one definition; the statements are idempotent and
-//! run under an advisory lock so that instances starting together do not race.
+//! outbox and inbox have one definition. They are versioned steps of the
+//! `messaging` component (see `schema-versions`): a change is a new step at
+//! the end, never an edit of a released one. The first step says `IF NOT
+//! EXISTS` because schemas made before the tables were versioned already
+//! have them.
 
+use schema_versions::ComponentSchema;
 use sqlx::PgPool;
 
-const DDL: &[&str] = &[
-    r#"CREATE TABLE IF NOT EXISTS messaging_outbox (
-        id            BIGSERIAL PRIMARY KEY,
-        event_id      UUID NOT NULL UNIQUE,
-        topic         TEXT NOT NULL,
-        partition_key TEXT NOT NULL,
-        event_type    TEXT NOT NULL,
-        payload       BYTEA NOT NULL,
-        traceparent   TEXT,
-        created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
-        published_at  TIMESTAMPTZ,
-        attempts      INT NOT NULL DEFAULT 0,
-        last_error    TEXT
-    )"#,
-    r#"CREATE INDEX IF NOT EXISTS messaging_outbox_pending
-        ON messaging_outbox (id) WHERE published_at IS NULL"#,
-    // One row per (consumer group, event): two consumer groups of one service
-    // each handle an event once.
-    r#"CREATE TABLE IF NOT EXISTS messaging_inbox (
-        consumer    TEXT NOT NULL,
-        event_id    UUID NOT NULL,
-        topic       TEXT NOT NULL,
-        event_type  TEXT NOT NULL,
-        handled_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
-        PRIMARY KEY (consumer, event_id)
-    )"#,
-];
+static SCHEMA: ComponentSchema = ComponentSchema {
+    component: "messaging",
+    steps: &[r#"
+        CREATE TABLE IF NOT EXISTS messaging_outbox (
+            id            BIGSERIAL PRIMARY KEY,
+            event_id      UUID NOT NULL UNIQUE,
+            topic         TEXT NOT NULL,
+            partition_key TEXT NOT NULL,
+            event_type    TEXT NOT NULL,
+            payload       BYTEA NOT NULL,
+            traceparent   TEXT,
+            created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+            published_at  TIMESTAMPTZ,
+            attempts      INT NOT NULL DEFAULT 0,
+            last_error    TEXT
+        );
+        CREATE INDEX IF NOT EXISTS messaging_outbox_pending
+            ON messaging_outbox (id) WHERE published_at IS NULL;
+        -- One row per (consumer group, event): two consumer groups of one
+        -- service each handle an event once.
+        CREATE TABLE IF NOT EXISTS messaging_inbox (
+            consumer    TEXT NOT NULL,
+            event_id    UUID NOT NULL,
+            topic       TEXT NOT NULL,
+            event_type  TEXT NOT NULL,
+            handled_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (consumer, event_id)
+        );
+    "#],
+};
 
-/// Creates the outbox and inbox tables in the connection's schema.
+/// Creates (or brings up to date) the outbox and inbox tables in the
+/// connection's schema.
 pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.messaging_schema'))")
-        .execute(&mut *tx)
-        .await?;
-    for statement in DDL {
-        sqlx::query(statement).execute(&mut *tx).await?;
-    }
-    tx.commit().await
+    schema_versions::apply(pool, &SCHEMA).await.map(|_| ())
 }
 
 /// The `NOTIFY` channel on which commits that wrote outbox rows wake the relay.

@@ -71,7 +71,7 @@ async fn an_event_delivered_twice_changes_state_once() {
     let pool = database().await;
     let broker = broker(&[Topic::Connection], 1);
     let event = award(Uuid::new_v4(), 25);
-    let bytes = event.to_json();
+    let bytes = event.to_json().expect("serialize event");
     produce_raw(
         broker.bootstrap_servers(),
         Topic::Connection.name(),
@@ -144,7 +144,7 @@ async fn undecodable_and_always_failing_messages_go_to_the_dead_letter_topic_and
         broker.bootstrap_servers(),
         topic,
         &user.to_string(),
-        &poisoned.to_json(),
+        &poisoned.to_json().expect("serialize event"),
     )
     .await;
     let good = award(user, 7);
@@ -152,7 +152,7 @@ async fn undecodable_and_always_failing_messages_go_to_the_dead_letter_topic_and
         broker.bootstrap_servers(),
         topic,
         &user.to_string(),
-        &good.to_json(),
+        &good.to_json().expect("serialize event"),
     )
     .await;
 
@@ -188,7 +188,10 @@ async fn undecodable_and_always_failing_messages_go_to_the_dead_letter_topic_and
     assert!(dead[1]
         .header(HEADER_DLQ_ERROR)
         .is_some_and(|e| e.contains("undecodable")));
-    assert_eq!(dead[2].payload, poisoned.to_json());
+    assert_eq!(
+        dead[2].payload,
+        poisoned.to_json().expect("serialize event")
+    );
     assert!(dead[2]
         .header(HEADER_DLQ_ERROR)
         .is_some_and(|e| e.contains("always fails") && e.contains("3 attempts")));
@@ -427,4 +430,22 @@ async fn a_dead_letter_replayed_once_the_fault_is_fixed_is_handled_once() {
     let seen = handled(&pool).await;
     assert_eq!(seen.len(), 1, "replaying twice handles the event once");
     assert_eq!(seen[0].0, poisoned.event_id);
+}
+
+#[tokio::test]
+async fn a_second_handler_for_one_topic_is_refused_at_start_up() {
+    let pool = sqlx::PgPool::connect_lazy("postgres://unused@127.0.0.1/unused").expect("lazy pool");
+    let config = messaging::ConsumerConfig::new("127.0.0.1:1", "twice");
+    let runner =
+        messaging::ConsumerRunner::new(config, pool, messaging::MessagingMetrics::unregistered())
+            .on(support::Recorder { poison: None });
+    runner.check().expect("one handler is fine");
+    let runner = runner.on(support::Recorder { poison: Some(1) });
+    let refused = runner.check().expect_err("a second handler is refused");
+    assert!(
+        refused.to_string().contains("heyblue.connection.v1"),
+        "the error names the topic: {refused}"
+    );
+    let ran = runner.run(tokio_util::sync::CancellationToken::new()).await;
+    assert!(ran.is_err(), "run refuses too");
 }

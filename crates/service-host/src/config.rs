@@ -64,6 +64,23 @@ impl HostConfig {
     }
 }
 
+/// What a service needs beyond [`HostConfig`]: peer URLs, provider keys,
+/// SMTP, deadlines. Each service declares one type (or `()` when it has
+/// nothing of its own); its binary reads it with [`ServiceSettings::from_env`],
+/// and tests construct it directly with the values they want, so no test
+/// ever mutates the process environment.
+pub trait ServiceSettings: Sized + Send + 'static {
+    /// Reads the settings; every error names its variable (use the
+    /// `http_service::config::env_*` helpers).
+    fn from_env() -> Result<Self, ConfigError>;
+}
+
+impl ServiceSettings for () {
+    fn from_env() -> Result<Self, ConfigError> {
+        Ok(())
+    }
+}
+
 /// `HEYBLUE_EXIT_ON_STDIN_EOF=1`: the local launcher holds each service's
 /// stdin open, so a service whose launcher died (even by SIGKILL) sees EOF
 /// and stops instead of lingering.

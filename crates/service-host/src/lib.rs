@@ -3,9 +3,11 @@
 //! relay and consumers, and its HTTP server with the operational endpoints;
 //! and stops them in the right order.
 //!
-//! A service's `build(config)` calls [`Host::start`], registers its handlers
-//! on [`Host::consumer`], hands its router to [`Host::serve`] and returns the
-//! [`App`]; its `main` is [`run_main`]. Tests build the same `App` on port 0.
+//! A service's `build(config, settings)` calls [`Host::start`], registers its
+//! handlers on [`Host::consumer`], hands its router to [`Host::serve`] and
+//! returns the [`App`]; its `main` is [`run_main`]. `settings` is the
+//! service's own [`ServiceSettings`] type, read from the environment by
+//! `run_main` and built by hand in tests. Tests build the same `App` on port 0.
 
 mod config;
 
@@ -15,6 +17,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use axum::Router;
 use http_service::auth::Authenticator;
+use http_service::idempotency::{self, Idempotency};
 use http_service::server::{CommonRoutes, OpenApi, ReadinessCheck};
 use messaging::kafka::BrokerProbe;
 use messaging::{
@@ -29,7 +32,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::HostConfig;
+pub use config::{HostConfig, ServiceSettings};
 
 /// What is fixed about a service: its name, port, schema, migrations and the
 /// topic it publishes on.
@@ -49,6 +52,20 @@ pub struct ServiceSpec {
 pub struct ServiceState {
     pub pool: PgPool,
     pub auth: Authenticator,
+}
+
+impl ServiceState {
+    /// The `Idempotency-Key` rules for a POST that creates something: a key
+    /// is honoured when sent. Apply with
+    /// `.route_layer(axum::middleware::from_fn_with_state(state.idempotency(), idempotency::middleware))`.
+    pub fn idempotency(&self) -> Idempotency {
+        Idempotency::optional(self.pool.clone(), self.auth.clone())
+    }
+
+    /// The same, for the POSTs where DESIGN requires a key.
+    pub fn idempotency_required(&self) -> Idempotency {
+        Idempotency::required(self.pool.clone(), self.auth.clone())
+    }
 }
 
 /// A service's shared resources while it is being built.
@@ -86,6 +103,9 @@ impl Host {
         messaging::schema::install(&pool)
             .await
             .context("failed to install the messaging tables")?;
+        idempotency::install(&pool)
+            .await
+            .context("failed to install the idempotency key table")?;
         let registry = Registry::new();
         let metrics = MessagingMetrics::register(&registry)
             .context("failed to register messaging metrics")?;
@@ -128,6 +148,7 @@ impl Host {
         openapi: OpenApi,
         consumer: ConsumerRunner,
     ) -> anyhow::Result<App> {
+        consumer.check()?;
         let mut topics: Vec<Topic> = self.spec.produces.to_vec();
         topics.extend(consumer.topics());
         messaging::kafka::ensure_topics(
@@ -228,6 +249,7 @@ impl App {
                 consumed
             }
         });
+        tokio::spawn(prune_idempotency_keys(pool.clone(), shutdown.clone()));
         tracing::info!(service = name, port = self.port, "listening");
         let served = http_service::server::serve(listener, router, shutdown.clone()).await;
         shutdown.cancel();
@@ -241,19 +263,37 @@ impl App {
     }
 }
 
+/// Forgets `Idempotency-Key`s past their retention, hourly.
+async fn prune_idempotency_keys(pool: PgPool, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        match idempotency::prune(&pool, idempotency::RETENTION).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned expired idempotency keys"),
+            Err(error) => tracing::warn!(error = %error, "failed to prune idempotency keys"),
+        }
+    }
+}
+
 /// How long a service may take to stop once asked; past it, whatever is
 /// unfinished is redelivered (consumers) or republished (outbox) after restart.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(20);
 
 /// `main` of a service binary: tracing, config from the environment, build,
 /// run until SIGTERM, Ctrl-C or (under the local launcher) stdin closing.
-pub fn run_main<F, Fut>(spec: &'static ServiceSpec, build: F) -> anyhow::Result<()>
+pub fn run_main<S, F, Fut>(spec: &'static ServiceSpec, build: F) -> anyhow::Result<()>
 where
-    F: FnOnce(HostConfig) -> Fut,
+    S: ServiceSettings,
+    F: FnOnce(HostConfig, S) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<App>>,
 {
     http_service::telemetry::init_tracing(spec.name);
     let config = HostConfig::from_env(spec)?;
+    let settings = S::from_env()?;
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
     let result = runtime.block_on(async move {
         // Listen for the stop request before building, so a SIGTERM during
@@ -264,7 +304,7 @@ where
             config::shutdown_on_stdin_eof(stop.clone());
         }
         let app = tokio::select! {
-            app = build(config) => app.with_context(|| format!("failed to start {}", spec.name))?,
+            app = build(config, settings) => app.with_context(|| format!("failed to start {}", spec.name))?,
             () = stop.cancelled() => return Ok(()),
         };
         let app_stop = app.shutdown_token();

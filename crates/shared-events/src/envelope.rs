@@ -83,9 +83,10 @@ impl<E: EventFamily> Envelope<E> {
         self.event.partition_key()
     }
 
-    /// The JSON bytes that go on the wire.
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serializing plain structs of strings, numbers and UUIDs cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The JSON bytes that go on the wire. An event that cannot be written
+    /// (say, an amount with no decimal form) is an error for the caller's
+    /// transaction, never an empty message.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(self)
     }
 }

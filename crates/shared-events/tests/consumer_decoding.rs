@@ -74,6 +74,7 @@ fn a_new_envelope_carries_the_family_producer_and_the_events_version() {
     assert_eq!(envelope.producer, OrderEvent::PRODUCER);
     assert_eq!(envelope.event_version, 1);
     assert_eq!(envelope.correlation_id, correlation_id);
-    let header: EnvelopeHeader = serde_json::from_slice(&envelope.to_json()).unwrap();
+    let header: EnvelopeHeader =
+        serde_json::from_slice(&envelope.to_json().expect("serialize event")).unwrap();
     assert_eq!(header.event_type, "order_created");
 }

@@ -61,7 +61,8 @@ fn assert_fixtures_round_trip<F: EventFamily>(topic: Topic, key_field: fn(&str) 
             "{at}"
         );
 
-        let encoded: Value = serde_json::from_slice(&envelope.to_json()).unwrap();
+        let encoded: Value =
+            serde_json::from_slice(&envelope.to_json().expect("serialize event")).unwrap();
         assert_eq!(encoded, expected, "{at} does not survive a round trip");
 
         let key_field = key_field(&fixture.event_type);

@@ -51,7 +51,7 @@ fn the_design_example_decodes_and_encodes_back_unchanged() {
     );
     assert_eq!(envelope.partition_key(), event.order_id.to_string());
 
-    let text = String::from_utf8(envelope.to_json()).unwrap();
+    let text = String::from_utf8(envelope.to_json().expect("serialize event")).unwrap();
     assert!(
         text.contains(r#""payment_amount":100.00"#),
         "payment_amount lost its decimals: {text}"
@@ -77,7 +77,7 @@ fn payment_amount_follows_the_currencys_minor_unit_on_the_wire() {
             PaymentEvent::from(successful(amount_minor, currency)),
             Uuid::new_v4(),
         );
-        let text = String::from_utf8(envelope.to_json()).unwrap();
+        let text = String::from_utf8(envelope.to_json().expect("serialize event")).unwrap();
         assert!(text.contains(expected), "{currency}: {text}");
 
         let back: Envelope<PaymentEvent> = serde_json::from_str(&text).unwrap();
@@ -105,6 +105,6 @@ fn a_payment_amount_that_disagrees_with_amount_minor_is_rejected() {
 fn a_payment_amount_written_without_decimals_is_accepted() {
     let plain = DESIGN_EXAMPLE.replace(r#""payment_amount": 100.00"#, r#""payment_amount": 100"#);
     let envelope: Envelope<PaymentEvent> = serde_json::from_str(&plain).unwrap();
-    let text = String::from_utf8(envelope.to_json()).unwrap();
+    let text = String::from_utf8(envelope.to_json().expect("serialize event")).unwrap();
     assert!(text.contains(r#""payment_amount":100.00"#), "{text}");
 }

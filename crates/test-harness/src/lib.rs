@@ -11,18 +11,25 @@
 //! - [`fresh_database`]: a database of its own for every test, with the
 //!   services' roles and schemas provisioned as in production.
 //! - [`unique`]: names for topics and consumer groups that no other test uses.
+//! - [`api::Api`]: a service's HTTP API called as a user of some role;
+//!   [`events`]: publishing and reading envelopes; [`eventually`]: waiting
+//!   for a condition.
 //!
 //! `#[tokio::test]` gives every test its own runtime, and a sqlx pool must not
 //! outlive the runtime it was made on, so the statics hold only URLs and
 //! handles; each test makes its own pools.
 
+pub mod api;
+pub mod events;
 mod service;
 
+pub use api::{Answer, Api};
 pub use service::{token, TestService, JWT_SECRET};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use messaging::embedded::EmbeddedBroker;
@@ -159,5 +166,21 @@ pub async fn fresh_database(schemas: &[&str]) -> TestDatabase {
             .map(|schema| ((*schema).to_owned(), provisioned.url(schema)))
             .collect(),
         name,
+    }
+}
+
+/// Waits until `condition` holds, checking every 20 ms.
+///
+/// # Panics
+/// After `timeout`, naming `what` was awaited.
+pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use http_service::auth::{mint_hs256, Claims, Role};
-use service_host::{App, HostConfig, ServiceSpec};
+use service_host::{App, HostConfig, ServiceSettings, ServiceSpec};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -33,23 +33,64 @@ pub struct TestService {
 
 impl TestService {
     /// Builds the service `spec` against `db` (its schema's role) and the
-    /// broker at `bootstrap`, serves it on a free port, and waits until its
-    /// `/readyz` says ready (its consumers have joined their group).
+    /// broker at `bootstrap` with its default settings, serves it on a free
+    /// port, and waits until its `/readyz` says ready (its consumers have
+    /// joined their group).
     ///
     /// # Panics
     /// When the service fails to build or does not become ready in 60 s.
-    pub async fn start<F, Fut>(
+    pub async fn start<S, F, Fut>(
         spec: &ServiceSpec,
         build: F,
         db: &TestDatabase,
         bootstrap: &str,
     ) -> TestService
     where
-        F: FnOnce(HostConfig) -> Fut,
+        S: ServiceSettings + Default,
+        F: FnOnce(HostConfig, S) -> Fut,
+        Fut: Future<Output = anyhow::Result<App>>,
+    {
+        Self::start_with(spec, build, db, bootstrap, S::default()).await
+    }
+
+    /// [`TestService::start`] with the service's own settings chosen by the
+    /// test (peer URLs, provider endpoints, deadlines).
+    ///
+    /// # Panics
+    /// As [`TestService::start`].
+    pub async fn start_with<S, F, Fut>(
+        spec: &ServiceSpec,
+        build: F,
+        db: &TestDatabase,
+        bootstrap: &str,
+        settings: S,
+    ) -> TestService
+    where
+        S: ServiceSettings,
+        F: FnOnce(HostConfig, S) -> Fut,
         Fut: Future<Output = anyhow::Result<App>>,
     {
         let config = HostConfig::for_test(db.url(spec.schema), bootstrap, JWT_SECRET);
-        let app = build(config)
+        Self::start_configured(spec, build, config, settings).await
+    }
+
+    /// Starts the service with a host configuration the test built itself
+    /// (say, another consumer group for a second replica).
+    ///
+    /// # Panics
+    /// As [`TestService::start`].
+    pub async fn start_configured<S, F, Fut>(
+        spec: &ServiceSpec,
+        build: F,
+        config: HostConfig,
+        settings: S,
+    ) -> TestService
+    where
+        S: ServiceSettings,
+        F: FnOnce(HostConfig, S) -> Fut,
+        Fut: Future<Output = anyhow::Result<App>>,
+    {
+        let app = build(config, settings)
             .await
             .unwrap_or_else(|e| panic!("failed to build {}: {e:#}", spec.name));
         let base_url = format!("http://127.0.0.1:{}", app.port());
@@ -82,6 +123,11 @@ impl TestService {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The service's HTTP API, to call as a user of some role.
+    pub fn api(&self) -> crate::Api {
+        crate::Api::new(self.base_url.clone())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -63,8 +63,25 @@ async fn second_parallel_test_sees_only_its_own_table() {
 }
 
 #[tokio::test]
-async fn every_test_of_the_process_shares_one_server() {
-    assert_eq!(postgres_admin_url().await, postgres_admin_url().await);
+async fn the_databases_of_one_process_live_on_one_server() {
+    let first = fresh_database(&["cart"]).await;
+    let second = fresh_database(&["cart"]).await;
+    assert_ne!(first.name, second.name);
+    let mut server = PgConnection::connect(&postgres_admin_url().await)
+        .await
+        .expect("connect to the server");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname = $1 OR datname = $2")
+            .bind(&first.name)
+            .bind(&second.name)
+            .fetch_all(&mut server)
+            .await
+            .expect("list databases");
+    assert_eq!(
+        names.len(),
+        2,
+        "both databases are on the admin URL's server"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 };
 
 /// Builds the service; `app.run()` serves it.
-pub async fn build(config: HostConfig) -> anyhow::Result<App> {
+pub async fn build(config: HostConfig, _settings: ()) -> anyhow::Result<App> {
     let host = Host::start(&SPEC, config).await?;
     let consumer = host.consumer();
     let routes = http::router(host.state());

@@ -103,7 +103,7 @@ async fn an_award_from_the_connection_topic_is_credited_once_and_announced() {
             fixture.broker.bootstrap_servers(),
             ConnectionEvent::TOPIC.name(),
             &event.partition_key(),
-            &event.to_json(),
+            &event.to_json().expect("serialize event"),
             &[("traceparent", &traceparent)],
         )
         .await

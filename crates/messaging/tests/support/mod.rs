@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use messaging::embedded::EmbeddedBroker;
@@ -171,18 +171,7 @@ pub fn start_consumer_in(
     (Running { shutdown, task }, metrics)
 }
 
-/// Waits until `condition` holds, or panics after `timeout` naming `what`.
-pub async fn eventually<F, Fut>(timeout: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use test_harness::eventually;
 
 pub async fn handled(pool: &PgPool) -> Vec<(Uuid, Uuid, i64)> {
     sqlx::query_as("SELECT event_id, user_id, points FROM handled ORDER BY seq")
@@ -205,7 +194,7 @@ pub async fn publish(broker: &EmbeddedBroker, event: &Envelope<ConnectionEvent>)
         broker.bootstrap_servers(),
         Topic::Connection.name(),
         &event.partition_key(),
-        &event.to_json(),
+        &event.to_json().expect("serialize event"),
     )
     .await;
 }
