@@ -98,6 +98,22 @@ pub fn broker() -> &'static EmbeddedBroker {
     })
 }
 
+/// An embedded broker of the caller's own, with the fleet's topics: for a
+/// test whose services consume the fleet's topics, where another test's
+/// events on a shared broker would reach them too.
+///
+/// # Panics
+/// When the broker cannot start.
+pub fn own_broker() -> EmbeddedBroker {
+    match EmbeddedBroker::start(1).and_then(|broker| {
+        broker.create_topics(&shared_events::Topic::ALL, 3)?;
+        Ok(broker)
+    }) {
+        Ok(broker) => broker,
+        Err(error) => panic!("no embedded Kafka broker for the test: {error:#}"),
+    }
+}
+
 /// `<prefix>-<32 hex digits>`: a topic, consumer group or other name that no
 /// other test (of any process) chooses.
 pub fn unique(prefix: &str) -> String {

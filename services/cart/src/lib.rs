@@ -1,6 +1,9 @@
 //! cart: one persisted cart per user, the same on every device, lowered by what was bought after checkout.
 
+pub mod domain;
+pub mod events;
 pub mod http;
+pub mod store;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
 
@@ -17,7 +20,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 /// Builds the service; `app.run()` serves it.
 pub async fn build(config: HostConfig, _settings: ()) -> anyhow::Result<App> {
     let host = Host::start(&SPEC, config).await?;
-    let consumer = host.consumer();
+    let consumer = host.consumer().on(events::CheckoutHandler);
     let routes = http::router(host.state());
     host.serve(routes, http::openapi(), consumer).await
 }
