@@ -11,13 +11,17 @@
 //! - [`fresh_database`]: a database of its own for every test, with the
 //!   services' roles and schemas provisioned as in production.
 //! - [`unique`]: names for topics and consumer groups that no other test uses.
+//! - [`IdentityProvider`]: a local OpenID Connect provider (JWKS, client
+//!   credentials, authorization code with PKCE) for tests of RS256 auth.
 //!
 //! `#[tokio::test]` gives every test its own runtime, and a sqlx pool must not
 //! outlive the runtime it was made on, so the statics hold only URLs and
 //! handles; each test makes its own pools.
 
+pub mod idp;
 mod service;
 
+pub use idp::{IdentityProvider, IdpUser};
 pub use service::{token, TestService, JWT_SECRET};
 
 use std::collections::BTreeMap;
