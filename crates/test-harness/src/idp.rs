@@ -270,10 +270,19 @@ impl ProviderState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Signs `claims`, adding a unique `jti` and `iat`: RS256 signatures are
+    /// deterministic, and two tokens issued within one second must still
+    /// differ (a peer may have revoked the first).
     fn sign(&self, claims: &impl serde::Serialize) -> Result<String, OAuthError> {
+        let mut claims = serde_json::to_value(claims)
+            .map_err(|err| OAuthError::server(format!("claims do not serialise: {err}")))?;
+        if let Value::Object(members) = &mut claims {
+            members.insert("jti".to_owned(), json!(Uuid::new_v4()));
+            members.entry("iat").or_insert_with(|| json!(unix_now()));
+        }
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(KEY_ID.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.key)
+        jsonwebtoken::encode(&header, &claims, &self.key)
             .map_err(|err| OAuthError::server(format!("signing failed: {err}")))
     }
 }
@@ -533,15 +542,10 @@ fn authorization_code_grant(
     if let Some(audience) = audience {
         claims = claims.with_audience(audience);
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
     let mut id_token = json!({
         "iss": state.issuer,
         "sub": user.sub,
         "aud": client_id,
-        "iat": now,
         "exp": claims.exp,
     });
     if let Some(email) = &user.email {
@@ -556,6 +560,13 @@ fn authorization_code_grant(
         "expires_in": ttl.as_secs(),
         "id_token": state.sign(&id_token)?,
     }))
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }
 
 /// An RFC 6749 §5.2 error response.
