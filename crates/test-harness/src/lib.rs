@@ -14,6 +14,8 @@
 //! - [`api::Api`]: a service's HTTP API called as a user of some role;
 //!   [`events`]: publishing and reading envelopes; [`eventually`]: waiting
 //!   for a condition.
+//! - [`IdentityProvider`]: a local OpenID Connect provider (JWKS, client
+//!   credentials, authorization code with PKCE) for tests of RS256 auth.
 //!
 //! `#[tokio::test]` gives every test its own runtime, and a sqlx pool must not
 //! outlive the runtime it was made on, so the statics hold only URLs and
@@ -21,9 +23,11 @@
 
 pub mod api;
 pub mod events;
+pub mod idp;
 mod service;
 
 pub use api::{Answer, Api};
+pub use idp::{IdentityProvider, IdpUser};
 pub use service::{token, TestService, JWT_SECRET};
 
 use std::collections::BTreeMap;

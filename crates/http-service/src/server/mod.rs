@@ -37,7 +37,7 @@ use tower_http::{
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
-use trace_context::TraceParent;
+use trace_context::{RequestId, TraceParent};
 use tracing::Level;
 
 pub use openapi::{OpenApi, Operation};
@@ -175,7 +175,8 @@ fn request_span(request: &Request) -> tracing::Span {
 
 /// Runs the request in the trace context its `traceparent` header names (a
 /// new span of that trace), or in a new trace: events the handler writes to
-/// an outbox carry it on.
+/// an outbox carry it on. Its request id is made current too, for calls the
+/// handler makes to other services.
 async fn in_trace_context(request: Request, next: middleware::Next) -> Response {
     let context = request
         .headers()
@@ -185,7 +186,16 @@ async fn in_trace_context(request: Request, next: middleware::Next) -> Response 
         .map(|parent| parent.child())
         .unwrap_or_else(TraceParent::new_root);
     tracing::Span::current().record("trace_id", context.trace_id_hex());
-    context.scope(next.run(request)).await
+    // Set by the request-id layer outside this one, so always present.
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(RequestId::new);
+    match request_id {
+        Some(id) => context.scope(id.scope(next.run(request))).await,
+        None => context.scope(next.run(request)).await,
+    }
 }
 
 /// Gives every error response a problem+json body. Responses that already
