@@ -447,7 +447,7 @@ async fn read_gauges(shared: &Shared, now: OffsetDateTime) -> anyhow::Result<()>
 #[tracing::instrument(skip_all, fields(job_id = job.id, kind = %job.kind, attempt = job.attempt))]
 async fn execute(shared: Arc<Shared>, job: Job) {
     let config = &shared.config;
-    let outcome = if job.attempt > config.max_attempts {
+    let result = if job.attempt > config.max_attempts {
         // The last allowed attempt never settled: its worker died mid-job.
         Err(JobError::permanent(anyhow::anyhow!(
             "gave up after {} attempts; the last one's worker stopped before finishing",
@@ -461,7 +461,8 @@ async fn execute(shared: Arc<Shared>, job: Job) {
             }),
             never = keep_lease(&shared, &job) => match never {},
             () = shared.interrupt.cancelled() => {
-                Err(JobError::transient(anyhow::anyhow!("interrupted by shutdown")))
+                hand_back(&shared, &job).await;
+                return;
             }
         }
     } else {
@@ -473,22 +474,16 @@ async fn execute(shared: Arc<Shared>, job: Job) {
     };
 
     let now = shared.ctx.now();
-    let (settlement, error_text) = match &outcome {
-        Ok(()) => (Settled::Done, String::new()),
-        Err(JobError::Transient(error)) if job.attempt < config.max_attempts => (
-            Settled::Retry(now + backoff(config, job.attempt)),
-            format!("{error:#}"),
-        ),
+    let settlement = match result {
+        Ok(()) => Settlement::Done,
+        Err(JobError::Transient(error)) if job.attempt < config.max_attempts => {
+            Settlement::RetryAt(now + backoff(config, job.attempt), format!("{error:#}"))
+        }
         Err(JobError::Transient(error) | JobError::Permanent(error)) => {
-            (Settled::Failed, format!("{error:#}"))
+            Settlement::Failed(format!("{error:#}"))
         }
     };
-    let recorded = match settlement {
-        Settled::Done => Settlement::Done,
-        Settled::Retry(at) => Settlement::RetryAt(at, &error_text),
-        Settled::Failed => Settlement::Failed(&error_text),
-    };
-    match settle_with_retries(&shared.ctx.pool, &job, recorded, now).await {
+    match settle_with_retries(&shared.ctx.pool, &job, &settlement, now).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(
@@ -503,23 +498,30 @@ async fn execute(shared: Arc<Shared>, job: Job) {
     }
     let kind = [job.kind.as_str()];
     match settlement {
-        Settled::Done => shared.metrics.completed.with_label_values(&kind).inc(),
-        Settled::Retry(at) => {
+        Settlement::Done => shared.metrics.completed.with_label_values(&kind).inc(),
+        Settlement::RetryAt(at, error) => {
             shared.metrics.retried.with_label_values(&kind).inc();
-            tracing::warn!(error = %error_text, retry_at = %at, "job failed; retrying later");
+            tracing::warn!(error = %error, retry_at = %at, "job failed; retrying later");
         }
-        Settled::Failed => {
+        Settlement::Failed(error) => {
             shared.metrics.failed.with_label_values(&kind).inc();
-            tracing::error!(error = %error_text, "job failed for good");
+            tracing::error!(error = %error, "job failed for good");
         }
+        Settlement::HandedBack => {}
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Settled {
-    Done,
-    Retry(OffsetDateTime),
-    Failed,
+/// Returns a job interrupted by shutdown to the queue, due at once and
+/// without counting the attempt, so another replica takes it now rather
+/// than after the lease.
+async fn hand_back(shared: &Shared, job: &Job) {
+    let now = shared.ctx.now();
+    match store::settle(&shared.ctx.pool, job, &Settlement::HandedBack, now).await {
+        Ok(_) => tracing::info!("job interrupted by shutdown and handed back"),
+        Err(error) => {
+            tracing::warn!(error = ?error, "failed to hand back an interrupted job; it runs again after its lease");
+        }
+    }
 }
 
 /// A settle lost to a brief database hiccup would run the job again after its
@@ -527,7 +529,7 @@ enum Settled {
 async fn settle_with_retries(
     pool: &PgPool,
     job: &Job,
-    settlement: Settlement<'_>,
+    settlement: &Settlement,
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
     let mut pause = Duration::from_millis(100);

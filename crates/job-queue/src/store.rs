@@ -46,6 +46,18 @@ pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> Result<Option<i64>
     Ok(id)
 }
 
+static HAND_BACK_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH handed AS (
+             UPDATE job_queue
+             SET state = 'pending', locked_until = NULL, attempts = attempts - 1
+             WHERE id = $1 AND attempts = $2 AND state = 'running'
+             RETURNING id
+         )
+         SELECT pg_notify({NOTIFY_CHANNEL_SQL}, '')::text FROM handed"
+    )
+});
+
 /// Claims up to `limit` due jobs of `kinds` in one short transaction: pending
 /// ones whose time has come, and running ones whose worker's lease expired.
 #[tracing::instrument(skip_all, level = "debug", fields(limit))]
@@ -113,11 +125,14 @@ pub(crate) async fn extend_lease(
 }
 
 /// How one attempt ended.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Settlement<'a> {
+#[derive(Debug)]
+pub(crate) enum Settlement {
     Done,
-    RetryAt(OffsetDateTime, &'a str),
-    Failed(&'a str),
+    /// Pending again from then on, with the error that ended this attempt.
+    RetryAt(OffsetDateTime, String),
+    Failed(String),
+    /// Interrupted by shutdown: pending at once, the attempt not counted.
+    HandedBack,
 }
 
 /// Records how `job`'s attempt ended. False when the attempt no longer owns
@@ -126,7 +141,7 @@ pub(crate) enum Settlement<'a> {
 pub(crate) async fn settle(
     pool: &PgPool,
     job: &Job,
-    settlement: Settlement<'_>,
+    settlement: &Settlement,
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
     let query = match settlement {
@@ -145,8 +160,8 @@ pub(crate) async fn settle(
         )
         .bind(job.id)
         .bind(attempts(job))
-        .bind(at)
-        .bind(error),
+        .bind(*at)
+        .bind(error.as_str()),
         Settlement::Failed(error) => sqlx::query(
             "UPDATE job_queue
              SET state = 'failed', locked_until = NULL, finished_at = $3, last_error = $4
@@ -155,7 +170,9 @@ pub(crate) async fn settle(
         .bind(job.id)
         .bind(attempts(job))
         .bind(now)
-        .bind(error),
+        .bind(error.as_str()),
+        // Other replicas are woken, as by a commit, to take it at once.
+        Settlement::HandedBack => sqlx::query(&HAND_BACK_SQL).bind(job.id).bind(attempts(job)),
     };
     Ok(query.execute(pool).await?.rows_affected() == 1)
 }

@@ -533,3 +533,46 @@ async fn pruning_deletes_finished_jobs_past_their_retention_only() {
         "old done and very old failed jobs go"
     );
 }
+
+#[tokio::test]
+async fn a_job_still_running_after_the_shutdown_grace_is_handed_back_to_another_runner() {
+    let (pool, url) = database().await;
+    let config = JobConfig {
+        shutdown_grace: Duration::from_millis(300),
+        lease: Duration::from_secs(60),
+        ..config()
+    };
+    let (slow, mut seen_slow) =
+        Recorder::new("export", "slow", Act::SucceedAfter(Duration::from_secs(30)));
+    let stopping = start(runner(&pool, config.clone(), slow));
+    let id = commit_job(&pool, job("export", 1)).await.unwrap();
+    next_seen(&mut seen_slow, Duration::from_secs(5), "the job").await;
+
+    let other_pool = PgPool::connect(&url).await.unwrap();
+    let (other, mut seen) = Recorder::new("export", "other", Act::Succeed);
+    let other = start(runner(&other_pool, config, other));
+    let stopped_at = Instant::now();
+    stopping.stop().await.unwrap();
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(3),
+        "shutdown is bounded by its grace"
+    );
+
+    // Long before the 60 s lease: the job was handed back, not abandoned.
+    let run = next_seen(
+        &mut seen,
+        Duration::from_secs(3),
+        "the job on the other runner",
+    )
+    .await;
+    assert_eq!(
+        (run.job_id, run.attempt),
+        (id, 1),
+        "the interrupted attempt is not counted"
+    );
+    eventually(Duration::from_secs(3), "the job is done", || async {
+        stored(&pool, id).await.0 == "done"
+    })
+    .await;
+    other.stop().await.unwrap();
+}
