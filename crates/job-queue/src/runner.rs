@@ -169,7 +169,8 @@ impl JobRunner {
     /// Runs jobs and periodic tasks until `shutdown` is cancelled; then claims
     /// nothing more, lets running jobs finish within `shutdown_grace` and
     /// hands the rest back to the queue. Fails at once on a registration
-    /// mistake (see [`StartError`]).
+    /// mistake (see [`StartError`]), or when the tables are missing
+    /// ([`crate::install`] runs first, at start-up).
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.check()?;
         let JobRunner {
@@ -191,7 +192,12 @@ impl JobRunner {
         for task in periodic {
             let next = store::register_schedule(&pool, task.name(), clock.now())
                 .await
-                .with_context(|| format!("failed to register periodic task {}", task.name()))?;
+                .with_context(|| {
+                    format!(
+                        "failed to register periodic task {} (are the job tables installed?)",
+                        task.name()
+                    )
+                })?;
             schedules.push(Schedule {
                 task,
                 next,

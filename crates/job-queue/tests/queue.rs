@@ -50,7 +50,8 @@ async fn a_job_enqueued_in_a_rolled_back_transaction_never_runs() {
     running.stop().await.unwrap();
 }
 
-#[tokio::test]
+// Threads as a service runs with, so the handler starts while the loop goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_job_starts_within_milliseconds() {
     let (pool, _) = database().await;
     let (handler, mut seen) = Recorder::new("webhook", "a", Act::Succeed);
@@ -61,6 +62,7 @@ async fn a_committed_job_starts_within_milliseconds() {
     next_seen(&mut seen, Duration::from_secs(5), "the warm-up job").await;
 
     let mut latencies = Vec::new();
+    let mut commits = Vec::new();
     for n in 1..=300 {
         let mut tx = pool.begin().await.unwrap();
         job_queue::enqueue(&mut tx, job("webhook", n))
@@ -68,24 +70,30 @@ async fn a_committed_job_starts_within_milliseconds() {
             .unwrap();
         let committing = Instant::now();
         tx.commit().await.unwrap();
+        commits.push(committing.elapsed());
         let run = next_seen(&mut seen, Duration::from_secs(5), "a committed job").await;
         assert_eq!(run.n, n);
         latencies.push(run.at.duration_since(committing));
     }
-    latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    let (p50, p99, max) = percentiles(&mut latencies);
     println!(
-        "commit -> handler start over {} jobs: p50 {:?}, p99 {:?}, max {:?}",
-        latencies.len(),
-        at(0.50),
-        at(0.99),
-        latencies[latencies.len() - 1]
+        "commit issued -> handler start over {} jobs: p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        latencies.len()
     );
+    let (p50, p99, max) = percentiles(&mut commits);
+    println!("of which the commit itself: p50 {p50:?}, p99 {p99:?}, max {max:?}");
     assert!(
-        at(0.99) < Duration::from_secs(1),
+        percentiles(&mut latencies).1 < Duration::from_secs(1),
         "jobs must start on their commit, not on the fallback poll"
     );
     running.stop().await.unwrap();
+}
+
+/// p50, p99 and max.
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    (at(0.50), at(0.99), samples[samples.len() - 1])
 }
 
 #[tokio::test]
