@@ -106,6 +106,7 @@ pub(crate) async fn claim(
 
 /// Extends the lease of a job still running its `attempt`. False when the job
 /// was claimed again or settled meanwhile.
+#[tracing::instrument(skip_all, level = "debug", fields(job_id = job.id, attempt = job.attempt))]
 pub(crate) async fn extend_lease(
     pool: &PgPool,
     job: &Job,
@@ -199,6 +200,7 @@ pub(crate) async fn next_due(
 
 /// Creates the schedule row of a periodic task, due at once, unless another
 /// replica (or an earlier run) made it. Returns when it is due.
+#[tracing::instrument(skip(pool))]
 pub(crate) async fn register_schedule(
     pool: &PgPool,
     name: &str,
