@@ -4,10 +4,11 @@
 //! and stops them in the right order.
 //!
 //! A service's `build(config, settings)` calls [`Host::start`], registers its
-//! handlers on [`Host::consumer`], hands its router to [`Host::serve`] and
-//! returns the [`App`]; its `main` is [`run_main`]. `settings` is the
-//! service's own [`ServiceSettings`] type, read from the environment by
-//! `run_main` and built by hand in tests. Tests build the same `App` on port 0.
+//! handlers on [`Host::consumer`], hands its documented router (an
+//! `OpenApiRouter`) to [`Host::serve`] and returns the [`App`]; its `main` is
+//! [`run_main`]. `settings` is the service's own [`ServiceSettings`] type,
+//! read from the environment by `run_main` and built by hand in tests. Tests
+//! build the same `App` on port 0.
 
 mod config;
 
@@ -15,10 +16,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use axum::Router;
 use http_service::auth::Authenticator;
 use http_service::idempotency::{self, Idempotency};
-use http_service::server::{CommonRoutes, OpenApi, ReadinessCheck};
+use http_service::server::{CommonRoutes, ReadinessCheck};
+use http_service::OpenApiRouter;
 use messaging::kafka::BrokerProbe;
 use messaging::{
     ConsumerConfig, ConsumerReadiness, ConsumerRunner, MessagingMetrics, Relay, RelayConfig,
@@ -141,14 +142,15 @@ impl Host {
         ConsumerRunner::new(config, self.pool.clone(), self.metrics.clone())
     }
 
-    /// Binds the HTTP port and assembles the running parts.
+    /// Binds the HTTP port and assembles the running parts. `routes` is the
+    /// service's documented router; `/openapi.json` serves its document.
     pub async fn serve(
         self,
-        routes: Router,
-        openapi: OpenApi,
+        routes: OpenApiRouter,
         consumer: ConsumerRunner,
     ) -> anyhow::Result<App> {
         consumer.check()?;
+        let (routes, openapi) = routes.split_for_parts();
         let mut topics: Vec<Topic> = self.spec.produces.to_vec();
         topics.extend(consumer.topics());
         messaging::kafka::ensure_topics(
@@ -198,7 +200,7 @@ pub struct App {
     name: &'static str,
     port: u16,
     listener: TcpListener,
-    router: Router,
+    router: axum::Router,
     relay: Relay,
     consumer: ConsumerRunner,
     pool: PgPool,

@@ -1,14 +1,13 @@
 //! Running a service's router: the middleware stack every service shares
 //! ([`layered`]), the operational endpoints ([`CommonRoutes`]), the OpenAPI
-//! document builder, and serving with graceful shutdown.
+//! document generated from the handlers, and serving with graceful shutdown.
 //!
 //! A service wires them as:
 //!
 //! ```ignore
-//! let router = Router::new()
-//!     .merge(http::carts::router())
-//!     .merge(CommonRoutes::new(registry.clone(), openapi).readiness_check(db).router())
-//!     .with_state(state);
+//! let (routes, openapi) = http::router(state).split_for_parts();
+//! let router = routes
+//!     .merge(CommonRoutes::new(registry.clone(), openapi).readiness_check(db).router());
 //! let app = layered(router, &config.http, &registry);
 //! serve(listener, app, shutdown).await?;
 //! ```
@@ -40,7 +39,10 @@ use tower_http::{
 use trace_context::{RequestId, TraceParent};
 use tracing::Level;
 
-pub use openapi::{OpenApi, Operation};
+pub use openapi::{
+    complete, document_problems, documented_operations, service_api, BEARER_SCHEME,
+    PROBLEM_CODES_EXTENSION,
+};
 pub use routes::{CommonRoutes, ReadinessCheck, READINESS_TIMEOUT};
 
 use crate::{
