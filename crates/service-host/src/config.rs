@@ -2,6 +2,9 @@
 //! variable.
 
 use http_service::config::{env_or, env_parsed, env_required, AuthConfig, ConfigError, HttpConfig};
+use std::sync::Arc;
+
+use job_queue::{Clock, SystemClock};
 use secrecy::SecretString;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,9 @@ pub struct HostConfig {
     /// The default suits the embedded broker, which always waits it out;
     /// on Apache Kafka a few hundred milliseconds costs no latency.
     pub kafka_fetch_wait_ms: u32,
+    /// The time every deadline, expiry and periodic task of the service
+    /// reads; tests replace it with a `job_queue::ManualClock`.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl HostConfig {
@@ -44,6 +50,7 @@ impl HostConfig {
                 "HEYBLUE_KAFKA_FETCH_WAIT_MS",
                 messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS,
             )?,
+            clock: Arc::new(SystemClock),
         })
     }
 
@@ -60,6 +67,7 @@ impl HostConfig {
             kafka_replication: 1,
             consumer_group: None,
             kafka_fetch_wait_ms: messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS,
+            clock: Arc::new(SystemClock),
         }
     }
 }

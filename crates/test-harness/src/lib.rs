@@ -28,7 +28,7 @@ mod service;
 
 pub use api::{Answer, Api};
 pub use idp::{IdentityProvider, IdpUser};
-pub use service::{token, TestService, JWT_SECRET};
+pub use service::{offline_state, token, TestService, JWT_SECRET};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
