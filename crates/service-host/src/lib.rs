@@ -27,7 +27,9 @@ use messaging::{
     ConsumerConfig, ConsumerReadiness, ConsumerRunner, MessagingMetrics, Relay, RelayConfig,
 };
 use prometheus::Registry;
+use reqwest::Url;
 use secrecy::ExposeSecret;
+use service_client::{ServiceClient, TokenSource};
 use shared_events::Topic;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -82,6 +84,8 @@ pub struct Host {
     pub metrics: MessagingMetrics,
     pub job_metrics: JobMetrics,
     pub auth: Authenticator,
+    /// Shared by every peer client, so one token serves all of them.
+    tokens: Option<TokenSource>,
 }
 
 impl Host {
@@ -124,12 +128,13 @@ impl Host {
             Authenticator::new(config.auth.clone()).context("invalid authentication settings")?;
         Ok(Host {
             spec,
-            config,
             pool,
             registry,
             metrics,
             job_metrics,
             auth,
+            tokens: config.service_tokens(spec.name).ok(),
+            config,
         })
     }
 
@@ -139,6 +144,17 @@ impl Host {
             auth: self.auth.clone(),
             clock: self.config.clock.clone(),
         }
+    }
+
+    /// A client for calling the peer service `peer` at `base_url` with this
+    /// service's tokens; peers that are down, slow or failing become
+    /// `503 dependency_unavailable` (see `service_client`).
+    pub fn client(&self, peer: &str, base_url: &Url) -> anyhow::Result<ServiceClient> {
+        let tokens = match &self.tokens {
+            Some(tokens) => tokens.clone(),
+            None => self.config.service_tokens(self.spec.name)?,
+        };
+        Ok(ServiceClient::new(peer, base_url.clone(), tokens)?)
     }
 
     /// A job runner on this service's schema and clock, which already

@@ -74,7 +74,11 @@ async fn a_checkout_lowers_each_line_once_and_keeps_what_was_added_after_it() {
     let db = test_harness::fresh_database(&["cart"]).await;
     let broker = test_harness::own_broker();
     let bootstrap = broker.bootstrap_servers();
-    let service = TestService::start(&cart::SPEC, cart::build, &db, bootstrap).await;
+    // Nothing here adds items through the API, so catalog is never asked.
+    let settings = cart::Settings {
+        catalog_url: "http://catalog.invalid".parse().expect("a URL"),
+    };
+    let service = TestService::start_with(&cart::SPEC, cart::build, &db, bootstrap, settings).await;
     let pool = PgPool::connect(db.url("cart")).await.expect("connect");
     let (user, other_user) = (Uuid::new_v4(), Uuid::new_v4());
     let (mug, tea, soap) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
