@@ -251,7 +251,11 @@ fn reply((status, body): (StatusCode, Value)) -> Response {
 
 /// Checks the bearer token, records the request id, and replays an
 /// answer already given for it.
-fn admit(fake: &mut Fake, path: &str, headers: &HeaderMap) -> Result<Option<String>, Response> {
+fn admit(
+    fake: &mut Fake,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Option<String>, Box<Response>> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -260,12 +264,14 @@ fn admit(fake: &mut Fake, path: &str, headers: &HeaderMap) -> Result<Option<Stri
         .and_then(|t| fake.tokens.get(t))
         .is_some_and(|expires| Instant::now() < *expires);
     if !valid {
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_token",
+        return Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "invalid_token",
                         "error_description": "Access Token not found in cache"})),
-        )
-            .into_response());
+            )
+                .into_response(),
+        ));
     }
     let request_id = headers
         .get("paypal-request-id")
@@ -274,7 +280,7 @@ fn admit(fake: &mut Fake, path: &str, headers: &HeaderMap) -> Result<Option<Stri
     if let Some(request_id) = &request_id {
         fake.request_ids.push((path.to_owned(), request_id.clone()));
         if let Some(stored) = fake.replies.get(request_id) {
-            return Err(reply(stored.clone()));
+            return Err(Box::new(reply(stored.clone())));
         }
     }
     Ok(request_id)
@@ -347,7 +353,7 @@ async fn create_order(State(state): State<Shared>, headers: HeaderMap, body: Byt
     let mut fake = lock(&state);
     let request_id = match admit(&mut fake, "/v2/checkout/orders", &headers) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Ok(request) = serde_json::from_slice::<CreateOrder>(&body) else {
         let bad = error(
@@ -399,7 +405,7 @@ async fn get_order(
 ) -> Response {
     let mut fake = lock(&state);
     if let Err(response) = admit(&mut fake, "", &headers) {
-        return response;
+        return *response;
     }
     match fake.orders.get(&id) {
         Some(order) => reply((StatusCode::OK, fake.order_json(order))),
@@ -416,7 +422,7 @@ async fn authorize_order(
     let path = format!("/v2/checkout/orders/{id}/authorize");
     let request_id = match admit(&mut fake, &path, &headers) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(mut order) = fake.orders.get(&id).cloned() else {
         return answer(&mut fake, request_id, not_found(&id));
@@ -453,7 +459,7 @@ async fn get_authorization(
 ) -> Response {
     let mut fake = lock(&state);
     if let Err(response) = admit(&mut fake, "", &headers) {
-        return response;
+        return *response;
     }
     let Some(order_id) = fake.order_with_authorization(&id) else {
         return reply(not_found(&id));
@@ -481,7 +487,7 @@ async fn capture(
     let path = format!("/v2/payments/authorizations/{id}/capture");
     let request_id = match admit(&mut fake, &path, &headers) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(order_id) = fake.order_with_authorization(&id) else {
         return answer(&mut fake, request_id, not_found(&id));
@@ -514,7 +520,7 @@ async fn void(State(state): State<Shared>, Path(id): Path<String>, headers: Head
     let path = format!("/v2/payments/authorizations/{id}/void");
     let request_id = match admit(&mut fake, &path, &headers) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(order_id) = fake.order_with_authorization(&id) else {
         return answer(&mut fake, request_id, not_found(&id));
@@ -540,7 +546,7 @@ async fn get_capture(
 ) -> Response {
     let mut fake = lock(&state);
     if let Err(response) = admit(&mut fake, "", &headers) {
-        return response;
+        return *response;
     }
     let Some(order_id) = fake.order_with_capture(&id) else {
         return reply(not_found(&id));
@@ -568,7 +574,7 @@ async fn refund(
     let path = format!("/v2/payments/captures/{id}/refund");
     let request_id = match admit(&mut fake, &path, &headers) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(order_id) = fake.order_with_capture(&id) else {
         return answer(&mut fake, request_id, not_found(&id));
@@ -610,7 +616,7 @@ async fn verify_webhook_signature(
 ) -> Response {
     let mut fake = lock(&state);
     if let Err(response) = admit(&mut fake, "", &headers) {
-        return response;
+        return *response;
     }
     let Ok(request) = serde_json::from_slice::<VerifyRequest>(&body) else {
         return reply(error(

@@ -234,6 +234,9 @@ fn param<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
     form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
+/// A request let in: its idempotency key and form parameters.
+type Admitted = (Option<String>, Vec<(String, String)>);
+
 /// Checks the key, records the request, and replays an answer already
 /// given for its `Idempotency-Key`.
 fn admit(
@@ -242,7 +245,7 @@ fn admit(
     path: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Option<String>, Vec<(String, String)>), Response> {
+) -> Result<Admitted, Box<Response>> {
     let authorized = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -252,7 +255,7 @@ fn admit(
             StatusCode::UNAUTHORIZED,
             json!({"type": "invalid_request_error", "message": "Invalid API Key provided"}),
         );
-        return Err((status, Json(body)).into_response());
+        return Err(Box::new((status, Json(body)).into_response()));
     }
     let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
     let idempotency_key = headers
@@ -271,7 +274,7 @@ fn admit(
             response
                 .headers_mut()
                 .insert("idempotent-replayed", "true".parse().expect("header value"));
-            return Err(response);
+            return Err(Box::new(response));
         }
     }
     Ok((idempotency_key, form))
@@ -330,7 +333,7 @@ async fn create_intent(State(state): State<Shared>, headers: HeaderMap, body: By
     let mut fake = lock(&state);
     let (key, form) = match admit(&mut fake, "POST", "/v1/payment_intents", &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let amount: i64 = param(&form, "amount")
         .and_then(|a| a.parse().ok())
@@ -391,7 +394,7 @@ async fn retrieve_intent(
     let mut fake = lock(&state);
     let path = format!("/v1/payment_intents/{id}");
     if let Err(response) = admit(&mut fake, "GET", &path, &headers, &[]) {
-        return response;
+        return *response;
     }
     match fake.intents.get(&id) {
         Some(intent) => (StatusCode::OK, Json(intent.clone())).into_response(),
@@ -412,7 +415,7 @@ async fn confirm_intent(
     let path = format!("/v1/payment_intents/{id}/confirm");
     let (key, form) = match admit(&mut fake, "POST", &path, &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(mut intent) = fake.intents.get(&id).cloned() else {
         return answer(&mut fake, key, missing("payment_intent", &id));
@@ -442,7 +445,7 @@ async fn capture_intent(
         let path = format!("/v1/payment_intents/{id}/capture");
         let (key, form) = match admit(&mut fake, "POST", &path, &headers, &body) {
             Ok(admitted) => admitted,
-            Err(response) => return response,
+            Err(response) => return *response,
         };
         let Some(mut intent) = fake.intents.get(&id).cloned() else {
             return answer(&mut fake, key, missing("payment_intent", &id));
@@ -493,7 +496,7 @@ async fn cancel_intent(
     let path = format!("/v1/payment_intents/{id}/cancel");
     let (key, _) = match admit(&mut fake, "POST", &path, &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(mut intent) = fake.intents.get(&id).cloned() else {
         return answer(&mut fake, key, missing("payment_intent", &id));
@@ -517,7 +520,7 @@ async fn create_refund(State(state): State<Shared>, headers: HeaderMap, body: By
     let mut fake = lock(&state);
     let (key, form) = match admit(&mut fake, "POST", "/v1/refunds", &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let intent_id = param(&form, "payment_intent")
         .unwrap_or_default()
@@ -574,7 +577,7 @@ async fn list_refunds(
 ) -> Response {
     let mut fake = lock(&state);
     if let Err(response) = admit(&mut fake, "GET", "/v1/refunds", &headers, &[]) {
-        return response;
+        return *response;
     }
     let intent_id = query.get("payment_intent").cloned();
     let data: Vec<Value> = fake
@@ -599,7 +602,7 @@ async fn create_payment_method(
     let mut fake = lock(&state);
     let (key, form) = match admit(&mut fake, "POST", "/v1/payment_methods", &headers, &body) {
         Ok(admitted) => admitted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(token) = param(&form, "card[token]").map(str::to_owned) else {
         let reply = stripe_error(

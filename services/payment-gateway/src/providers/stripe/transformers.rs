@@ -120,7 +120,7 @@ pub fn authorize_outcome(intent: &PaymentIntent) -> Result<AuthorizeOutcome, Pro
                 ),
             })
         }
-        IntentStatus::Unrecognized(status) => Err(unrecognized(&intent.id.as_str(), &status)),
+        IntentStatus::Unrecognized(status) => Err(unrecognized(intent.id.as_str(), &status)),
     }
 }
 
