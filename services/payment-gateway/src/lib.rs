@@ -1,6 +1,11 @@
 //! payment-gateway: the anti-corruption layer over payment providers: authorize for checkout, capture, void and refund on the order's commands, provider webhooks.
 
+pub mod domain;
 pub mod http;
+pub mod providers;
+pub mod settings;
+
+pub use settings::GatewaySettings;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
 use shared_events::Topic;
@@ -16,7 +21,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 };
 
 /// Builds the service; `app.run()` serves it.
-pub async fn build(config: HostConfig, _settings: ()) -> anyhow::Result<App> {
+pub async fn build(config: HostConfig, _settings: GatewaySettings) -> anyhow::Result<App> {
     let host = Host::start(&SPEC, config).await?;
     let consumer = host.consumer();
     let routes = http::router(host.state());
