@@ -83,6 +83,12 @@ impl NewReservation {
 
     /// The reservation as it starts: everything asked for is held.
     pub fn start(&self, now: OffsetDateTime) -> Reservation {
+        let expires_at = now + self.ttl;
+        // Whole microseconds, as PostgreSQL keeps it, so the first answer
+        // and a repeated one show the same time.
+        let expires_at = expires_at
+            .replace_microsecond(expires_at.microsecond())
+            .unwrap_or(expires_at);
         Reservation {
             reservation_id: self.reservation_id,
             user_id: self.user_id,
@@ -95,7 +101,7 @@ impl NewReservation {
             shortfall: 0,
             state: ReservationState::Held,
             bound_at: None,
-            expires_at: now + self.ttl,
+            expires_at,
         }
     }
 }

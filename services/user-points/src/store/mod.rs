@@ -19,18 +19,16 @@ use crate::domain::{Balance, EntryKind, LedgerEntry, Movement};
 #[tracing::instrument(skip_all, fields(user_id = %movement.user_id, kind = ?movement.kind, points = movement.points))]
 pub async fn apply(conn: &mut PgConnection, movement: &Movement) -> Result<(), sqlx::Error> {
     let change = movement.kind.change(movement.points);
-    sqlx::query(
-        "INSERT INTO accounts (user_id, available, reserved, awarded, received, spent, refunded, donated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (user_id) DO UPDATE
-         SET available = accounts.available + EXCLUDED.available,
-             reserved = accounts.reserved + EXCLUDED.reserved,
-             awarded = accounts.awarded + EXCLUDED.awarded,
-             received = accounts.received + EXCLUDED.received,
-             spent = accounts.spent + EXCLUDED.spent,
-             refunded = accounts.refunded + EXCLUDED.refunded,
-             donated = accounts.donated + EXCLUDED.donated,
-             updated_at = now()",
+    // PostgreSQL checks an upsert's proposed row before it finds the
+    // conflict, so a debit (a negative proposed row) updates the existing
+    // account; only a user without one gets the insert, where a debit
+    // breaks the constraint as it should.
+    let updated = sqlx::query(
+        "UPDATE accounts
+         SET available = available + $2, reserved = reserved + $3, awarded = awarded + $4,
+             received = received + $5, spent = spent + $6, refunded = refunded + $7,
+             donated = donated + $8, updated_at = now()
+         WHERE user_id = $1",
     )
     .bind(movement.user_id)
     .bind(change.available)
@@ -41,7 +39,33 @@ pub async fn apply(conn: &mut PgConnection, movement: &Movement) -> Result<(), s
     .bind(change.refunded)
     .bind(change.donated)
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        sqlx::query(
+            "INSERT INTO accounts (user_id, available, reserved, awarded, received, spent, refunded, donated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (user_id) DO UPDATE
+             SET available = accounts.available + EXCLUDED.available,
+                 reserved = accounts.reserved + EXCLUDED.reserved,
+                 awarded = accounts.awarded + EXCLUDED.awarded,
+                 received = accounts.received + EXCLUDED.received,
+                 spent = accounts.spent + EXCLUDED.spent,
+                 refunded = accounts.refunded + EXCLUDED.refunded,
+                 donated = accounts.donated + EXCLUDED.donated,
+                 updated_at = now()",
+        )
+        .bind(movement.user_id)
+        .bind(change.available)
+        .bind(change.reserved)
+        .bind(change.awarded)
+        .bind(change.received)
+        .bind(change.spent)
+        .bind(change.refunded)
+        .bind(change.donated)
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO ledger_entries (id, user_id, kind, points, order_id, reference)
          VALUES ($1, $2, $3, $4, $5, $6)",
