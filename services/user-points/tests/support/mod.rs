@@ -54,8 +54,7 @@ impl Points {
             .expect_status(201);
     }
 
-    /// `user`'s balance as checkout reads it, after asserting the identity
-    /// of DESIGN §3 for a user who donated nothing (`donated` = 0).
+    /// `user`'s balance as checkout reads it; neither part is ever negative.
     pub async fn balance(&self, user: Uuid) -> Value {
         let balance = self
             .api
@@ -106,7 +105,7 @@ impl Points {
         entries
     }
 
-    /// `event_type`s published on `heyblue.points.v1` for `user`, in order.
+    /// The events published on `heyblue.points.v1` about `user`, in order.
     pub async fn events_of(&self, user: Uuid) -> Vec<PointsEvent> {
         test_harness::events::read_events::<PointsEvent>(self.bootstrap())
             .await
