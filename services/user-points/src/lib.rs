@@ -4,7 +4,10 @@
 
 pub mod domain;
 pub mod events;
+pub mod expiry;
 pub mod http;
+pub mod ledger;
+pub mod metrics;
 pub mod store;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
@@ -23,8 +26,20 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 /// Builds the service; `app.run()` serves it.
 pub async fn build(config: HostConfig, _settings: ()) -> anyhow::Result<App> {
     let host = Host::start(&SPEC, config).await?;
-    let consumer = host.consumer().on(events::AwardHandler);
+    let metrics = metrics::PointsMetrics::register(&host.registry)?;
+    let clock = host.config.clock.clone();
+    let consumer = host
+        .consumer()
+        .on(events::AwardHandler)
+        .on(events::OrderSubmittedHandler {
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        })
+        .on(events::OrderCommandHandler {
+            clock,
+            metrics: metrics.clone(),
+        });
     let routes = http::router(host.state());
-    let jobs = host.jobs();
+    let jobs = host.jobs().every(expiry::ExpireReservations { metrics });
     host.serve(routes, consumer, jobs).await
 }

@@ -21,7 +21,8 @@ async fn error_responses_name_the_codes_of_the_error_table() {
         serde_json::json!([
             "idempotency_key_reused",
             "invalid_body",
-            "invalid_pagination"
+            "invalid_pagination",
+            "unknown_charity"
         ])
     );
     assert_eq!(

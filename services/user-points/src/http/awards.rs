@@ -93,7 +93,7 @@ async fn create(
     caller.require_role(&[Role::Admin, Role::Service])?;
     let award = NewAward::try_from(request)?;
     let mut tx = pool.begin().await?;
-    let outcome = store::credit_award(&mut tx, &award).await?;
+    let outcome = store::awards::credit(&mut tx, &award).await?;
     tx.commit().await?;
     match outcome {
         // The first answer again for the same award.

@@ -1,8 +1,9 @@
-//! `GET /v1/points/balance`: the caller's own points.
+//! `GET /v1/points/balance`: the caller's own points; and
+//! `GET /v1/points/balances/{user_id}`: anyone's, for checkout (service).
 
 use axum::extract::State;
-use http_service::auth::AuthUser;
-use http_service::problem::Json;
+use http_service::auth::{AuthUser, Role};
+use http_service::problem::{Json, Path};
 use http_service::{routes, OpenApiRouter};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -15,7 +16,9 @@ use crate::store;
 use service_host::ServiceState;
 
 pub fn router() -> OpenApiRouter<ServiceState> {
-    OpenApiRouter::new().routes(routes!(balance))
+    OpenApiRouter::new()
+        .routes(routes!(balance))
+        .routes(routes!(balance_of))
 }
 
 /// A user's points; `available + reserved = lifetime_earned − lifetime_spent − donated`.
@@ -59,5 +62,30 @@ async fn balance(
 ) -> Result<Json<BalanceBody>, ApiError> {
     let mut conn = pool.acquire().await?;
     let balance = store::balance(&mut conn, caller.id()).await?;
+    Ok(Json(balance.into()))
+}
+
+/// A user's points balance (service); all zeros for a user without points.
+#[utoipa::path(
+    get,
+    path = "/v1/points/balances/{user_id}",
+    tag = "points",
+    params(("user_id" = Uuid, Path, description = "The user")),
+    responses(
+        (status = OK, description = "The balance", body = BalanceBody),
+        (status = UNAUTHORIZED),
+        (status = FORBIDDEN, description = "Not the service role"),
+        (status = NOT_FOUND, description = "Not a user id"),
+    )
+)]
+#[tracing::instrument(skip_all, fields(user_id = %caller.id(), of = %user_id))]
+async fn balance_of(
+    caller: AuthUser,
+    State(pool): State<PgPool>,
+    Path(user_id): Path<Uuid>,
+) -> Result<Json<BalanceBody>, ApiError> {
+    caller.require_role(&[Role::Service])?;
+    let mut conn = pool.acquire().await?;
+    let balance = store::balance(&mut conn, user_id).await?;
     Ok(Json(balance.into()))
 }

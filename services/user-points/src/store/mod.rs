@@ -1,117 +1,95 @@
 //! The ledger's queries. Each takes the caller's connection (usually a
 //! transaction), so a change, its ledger entry and its outbox event commit
-//! together.
+//! together. Accounts and the ledger are here; each other table has its
+//! module.
 
-use shared_events::points::{PointsCredited, PointsEvent, PointsSource};
-use shared_events::Envelope;
+pub mod awards;
+pub mod charities;
+pub mod donations;
+pub mod reservations;
+
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::domain::{Award, AwardOutcome, Balance, EntryKind, LedgerEntry, NewAward};
+use crate::domain::{Balance, EntryKind, LedgerEntry, Movement};
 
-/// Credits `award` unless its `award_id` was credited before.
-#[tracing::instrument(skip_all, fields(award_id = %award.award_id, user_id = %award.user_id))]
-pub async fn credit_award(
-    conn: &mut PgConnection,
-    award: &NewAward,
-) -> Result<AwardOutcome, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO awards (award_id, user_id, points, reason, connection_id)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (award_id) DO NOTHING
-         RETURNING created_at",
+/// Writes `movement`: its change to the user's account totals (creating the
+/// account on first use) and its ledger entry. A movement that would overdraw
+/// the account breaks `accounts_available_not_negative`.
+#[tracing::instrument(skip_all, fields(user_id = %movement.user_id, kind = ?movement.kind, points = movement.points))]
+pub async fn apply(conn: &mut PgConnection, movement: &Movement) -> Result<(), sqlx::Error> {
+    let change = movement.kind.change(movement.points);
+    // PostgreSQL checks an upsert's proposed row before it finds the
+    // conflict, so a debit (a negative proposed row) updates the existing
+    // account; only a user without one gets the insert, where a debit
+    // breaks the constraint as it should.
+    let updated = sqlx::query(
+        "UPDATE accounts
+         SET available = available + $2, reserved = reserved + $3, awarded = awarded + $4,
+             received = received + $5, spent = spent + $6, refunded = refunded + $7,
+             donated = donated + $8, updated_at = now()
+         WHERE user_id = $1",
     )
-    .bind(award.award_id)
-    .bind(award.user_id)
-    .bind(award.points.get())
-    .bind(&award.reason)
-    .bind(award.connection_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-
-    let Some(row) = inserted else {
-        let existing = find_award(conn, award.award_id).await?;
-        return Ok(if existing.is_same_as(award) {
-            AwardOutcome::AlreadyCredited(existing)
-        } else {
-            AwardOutcome::Conflict(existing)
-        });
-    };
-
-    sqlx::query(
-        "INSERT INTO accounts (user_id, available, awarded) VALUES ($1, $2, $2)
-         ON CONFLICT (user_id) DO UPDATE
-         SET available = accounts.available + EXCLUDED.available,
-             awarded = accounts.awarded + EXCLUDED.awarded,
-             updated_at = now()",
-    )
-    .bind(award.user_id)
-    .bind(award.points.get())
+    .bind(movement.user_id)
+    .bind(change.available)
+    .bind(change.reserved)
+    .bind(change.awarded)
+    .bind(change.received)
+    .bind(change.spent)
+    .bind(change.refunded)
+    .bind(change.donated)
     .execute(&mut *conn)
-    .await?;
-    append_entry(
-        conn,
-        award.user_id,
-        EntryKind::Awarded,
-        award.points.get(),
-        None,
-        &award.award_id.to_string(),
-    )
-    .await?;
-    let credited = PointsEvent::PointsCredited(PointsCredited {
-        user_id: award.user_id,
-        points: award.points.get(),
-        source: PointsSource::Award,
-        reference: award.award_id.to_string(),
-    });
-    messaging::outbox::enqueue(conn, &Envelope::new(credited, award.award_id)).await?;
-
-    Ok(AwardOutcome::Credited(Award {
-        award_id: award.award_id,
-        user_id: award.user_id,
-        points: award.points.get(),
-        reason: award.reason.clone(),
-        created_at: row.get("created_at"),
-    }))
-}
-
-async fn find_award(conn: &mut PgConnection, award_id: Uuid) -> Result<Award, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT award_id, user_id, points, reason, created_at FROM awards WHERE award_id = $1",
-    )
-    .bind(award_id)
-    .fetch_one(conn)
-    .await?;
-    Ok(Award {
-        award_id: row.get("award_id"),
-        user_id: row.get("user_id"),
-        points: row.get("points"),
-        reason: row.get("reason"),
-        created_at: row.get("created_at"),
-    })
-}
-
-async fn append_entry(
-    conn: &mut PgConnection,
-    user_id: Uuid,
-    kind: EntryKind,
-    points: i64,
-    order_id: Option<Uuid>,
-    reference: &str,
-) -> Result<(), sqlx::Error> {
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        sqlx::query(
+            "INSERT INTO accounts (user_id, available, reserved, awarded, received, spent, refunded, donated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (user_id) DO UPDATE
+             SET available = accounts.available + EXCLUDED.available,
+                 reserved = accounts.reserved + EXCLUDED.reserved,
+                 awarded = accounts.awarded + EXCLUDED.awarded,
+                 received = accounts.received + EXCLUDED.received,
+                 spent = accounts.spent + EXCLUDED.spent,
+                 refunded = accounts.refunded + EXCLUDED.refunded,
+                 donated = accounts.donated + EXCLUDED.donated,
+                 updated_at = now()",
+        )
+        .bind(movement.user_id)
+        .bind(change.available)
+        .bind(change.reserved)
+        .bind(change.awarded)
+        .bind(change.received)
+        .bind(change.spent)
+        .bind(change.refunded)
+        .bind(change.donated)
+        .execute(&mut *conn)
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO ledger_entries (id, user_id, kind, points, order_id, reference)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(Uuid::now_v7())
-    .bind(user_id)
-    .bind(kind_to_row(kind))
-    .bind(points)
-    .bind(order_id)
-    .bind(reference)
+    .bind(movement.user_id)
+    .bind(kind_to_row(movement.kind))
+    .bind(movement.points)
+    .bind(movement.order_id)
+    .bind(&movement.reference)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The user's available points, with their account locked until the
+/// transaction ends (0 for a user without an account).
+pub async fn lock_available(conn: &mut PgConnection, user_id: Uuid) -> Result<i64, sqlx::Error> {
+    let available: Option<i64> =
+        sqlx::query_scalar("SELECT available FROM accounts WHERE user_id = $1 FOR UPDATE")
+            .bind(user_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(available.unwrap_or(0))
 }
 
 /// The user's balance; all zeros for a user the ledger has never seen.

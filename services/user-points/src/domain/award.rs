@@ -1,20 +1,12 @@
-//! The ledger's rules and types, free of HTTP and SQL.
+//! Awards: points credited once per `award_id`, whoever delivers them (the
+//! connection capability's event or an admin).
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The most points one award may carry.
-pub const MAX_AWARD_POINTS: i64 = 100_000_000;
-const MAX_REASON_CHARS: usize = 500;
+use super::{Points, PointsError, MAX_AWARD_POINTS};
 
-/// Why a number of points was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PointsError {
-    #[error("points must be at least 1, not {0}")]
-    TooFew(i64),
-    #[error("points must be at most {max}, not {points}")]
-    TooMany { points: i64, max: i64 },
-}
+const MAX_REASON_CHARS: usize = 500;
 
 /// Why an award was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -25,26 +17,6 @@ pub enum AwardError {
     EmptyReason,
     #[error("reason must be at most {max} characters")]
     ReasonTooLong { max: usize },
-}
-
-/// A positive number of points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Points(i64);
-
-impl Points {
-    pub fn new(points: i64, max: i64) -> Result<Self, PointsError> {
-        if points < 1 {
-            Err(PointsError::TooFew(points))
-        } else if points > max {
-            Err(PointsError::TooMany { points, max })
-        } else {
-            Ok(Points(points))
-        }
-    }
-
-    pub fn get(self) -> i64 {
-        self.0
-    }
 }
 
 /// An award to credit once, whoever delivers it (event or admin).
@@ -113,41 +85,6 @@ pub enum AwardOutcome {
     AlreadyCredited(Award),
     /// The id was used before for another award: nothing changed.
     Conflict(Award),
-}
-
-/// A user's points, as `GET /v1/points/balance` shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Balance {
-    pub user_id: Uuid,
-    pub available: i64,
-    pub reserved: i64,
-    /// Awarded plus received.
-    pub lifetime_earned: i64,
-    /// Spent minus refunded.
-    pub lifetime_spent: i64,
-}
-
-/// Why a ledger entry changed the account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    Awarded,
-    Reserved,
-    Released,
-    Spent,
-    Refunded,
-    Donated,
-    Received,
-}
-
-/// One change to an account, as the ledger explains it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LedgerEntry {
-    pub id: Uuid,
-    pub kind: EntryKind,
-    pub points: i64,
-    pub order_id: Option<Uuid>,
-    pub reference: Option<String>,
-    pub created_at: OffsetDateTime,
 }
 
 #[cfg(test)]
