@@ -263,7 +263,10 @@ fn check_compose(
             Some(value) if value == port => {}
             other => drift.say(
                 COMPOSE,
-                format!("{name} has PORT {other:?}, the roster says {port}"),
+                format!(
+                    "{name} has PORT {}, the roster says {port}",
+                    other.as_deref().unwrap_or("(none)")
+                ),
             ),
         }
         let published = format!("{port}:{port}");
@@ -435,7 +438,10 @@ fn a_port_changed_by_hand_in_the_compose_file_is_named() {
     files.compose = files.compose.replace("PORT: \"8084\"", "PORT: \"8089\"");
     let drift = deploy_drift(ALL, &files);
     assert_eq!(drift.len(), 2, "{drift:#?}");
-    assert_names(&drift, &[COMPOSE, "user-points has PORT Some(\"8089\")"]);
+    assert_names(
+        &drift,
+        &[COMPOSE, "user-points has PORT 8089, the roster says 8084"],
+    );
     assert_names(&drift, &["user-points publishes [\"8089:8084\"]"]);
 }
 
