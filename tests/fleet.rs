@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use http_service::auth::{mint_hs256, Claims, Role};
 use messaging::inspect::{publish_raw, read_topic};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared_events::connection::{ConnectionEvent, PointsAwarded};
@@ -16,17 +18,6 @@ use shared_events::{Envelope, EventFamily, Topic};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
-
-const SERVICES: [&str; 8] = [
-    "catalog",
-    "cart",
-    "checkout",
-    "user-points",
-    "payment-gateway",
-    "order",
-    "dispatcher",
-    "notification",
-];
 
 /// The directory of the workspace's binaries: next to this test's `deps/`.
 fn bin_dir() -> PathBuf {
@@ -47,16 +38,23 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
-/// A port offset whose eight ports are free, so a fleet a developer runs on
+/// A port offset whose ports are all free, so a fleet a developer runs on
 /// the default ports is left alone.
 fn free_port_offset() -> u16 {
     (0..50u16)
         .map(|i| 1000 + 97 * i + (std::process::id() % 89) as u16)
         .find(|offset| {
-            (8081..=8088)
-                .all(|port| std::net::TcpListener::bind(("127.0.0.1", port + offset)).is_ok())
+            fleet::ALL.iter().all(|service| {
+                std::net::TcpListener::bind(("127.0.0.1", service.port + offset)).is_ok()
+            })
         })
         .expect("no free ports for a second fleet")
+}
+
+/// Sends `signal` to `pid`, as `kill` would, without needing that program.
+fn signal(pid: u32, signal: Signal) {
+    let pid = Pid::from_raw(i32::try_from(pid).expect("pid fits an i32"));
+    kill(pid, signal).unwrap_or_else(|error| panic!("failed to send {signal} to {pid}: {error}"));
 }
 
 struct Fleet {
@@ -79,14 +77,8 @@ impl Fleet {
     /// Starts `heyblue-local` with a data directory of its own and waits for
     /// its "ready" line.
     async fn start() -> Fleet {
-        let data = tempfile::tempdir().expect("data dir");
         // The postgres OS user runs the cluster and must reach the directory.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o777))
-                .expect("chmod");
-        }
+        let data = pg_cluster::server_temp_dir("heyblue-journey-").expect("data dir");
         let mut launcher = Command::new(bin_dir().join("heyblue-local"))
             .arg("--data-dir")
             .arg(data.path())
@@ -124,7 +116,7 @@ impl Fleet {
             }
             let words: Vec<&str> = line.split_whitespace().collect();
             if let [name, url] = words.as_slice() {
-                if SERVICES.contains(name) && url.starts_with("http://") {
+                if fleet::service(name).is_some() && url.starts_with("http://") {
                     urls.insert((*name).to_owned(), (*url).to_owned());
                 }
             }
@@ -227,12 +219,7 @@ impl Fleet {
 
     /// SIGTERM, as Ctrl-C or an operator would, and the launcher's exit status.
     async fn stop(mut self) -> std::process::ExitStatus {
-        let pid = self.launcher.id().expect("launcher pid");
-        let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("send SIGTERM");
-        assert!(sent.success());
+        signal(self.launcher.id().expect("launcher pid"), Signal::SIGTERM);
         tokio::time::timeout(Duration::from_secs(60), self.launcher.wait())
             .await
             .expect("the launcher did not stop in time")
@@ -245,7 +232,7 @@ async fn an_award_published_to_the_fleets_broker_reaches_the_balance_once_even_a
     let fleet = Fleet::start().await;
     assert_eq!(
         fleet.urls.len(),
-        8,
+        fleet::ALL.len(),
         "every service's URL is printed: {:?}",
         fleet.urls
     );
@@ -302,11 +289,7 @@ async fn an_award_published_to_the_fleets_broker_reaches_the_balance_once_even_a
     // A service that crashes is restarted by the launcher and picks up
     // where it left off: an award published while it is down still arrives.
     let crashed = fleet.pid("user-points");
-    let killed = std::process::Command::new("kill")
-        .args(["-KILL", &crashed.to_string()])
-        .status()
-        .expect("kill user-points");
-    assert!(killed.success());
+    signal(crashed, Signal::SIGKILL);
     fleet.publish_award(Uuid::new_v4(), user, 20).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while fleet.pid("user-points") == crashed {

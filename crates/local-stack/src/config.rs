@@ -1,5 +1,6 @@
 //! What the launcher is told: command-line arguments and environment, read
-//! once at start-up into [`Config`], and the fleet's services and ports.
+//! once at start-up into [`Config`]. The services and their ports come from
+//! the roster (crate `fleet`).
 //!
 //! Everything is read through a lookup function rather than `std::env`
 //! directly, so the rules (defaults, the port offset, which URL wins) are
@@ -8,6 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use fleet::Service;
+use http_service::telemetry::colour_wanted;
 use secrecy::SecretString;
 
 /// The documented development secret of the local stack. Anything that
@@ -18,55 +21,14 @@ pub const DEV_JWT_SECRET: &str = "heyblue-local-dev-secret";
 /// project (ignored by git), so separate checkouts never share a cluster.
 pub const DEFAULT_DATA_DIR: &str = "./.local";
 
-/// The database every service's schema lives in (DESIGN §1).
-pub const DATABASE: &str = "heyblue";
-
-/// One service of the fleet: its binary's name and its port from the design.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Service {
-    pub name: &'static str,
-    pub base_port: u16,
-}
-
-/// The fleet, in port order (DESIGN §1). Binaries are named like services.
-pub const SERVICES: [Service; 8] = [
-    Service {
-        name: "catalog",
-        base_port: 8081,
-    },
-    Service {
-        name: "cart",
-        base_port: 8082,
-    },
-    Service {
-        name: "checkout",
-        base_port: 8083,
-    },
-    Service {
-        name: "user-points",
-        base_port: 8084,
-    },
-    Service {
-        name: "payment-gateway",
-        base_port: 8085,
-    },
-    Service {
-        name: "order",
-        base_port: 8086,
-    },
-    Service {
-        name: "dispatcher",
-        base_port: 8087,
-    },
-    Service {
-        name: "notification",
-        base_port: 8088,
-    },
-];
+/// Where the private cluster goes instead when the launcher runs as root and
+/// the `postgres` OS user cannot reach the default data directory (a checkout
+/// under `/root`): one directory per checkout below this one.
+pub const ROOT_CLUSTER_BASE: &str = "/var/lib/heyblue";
 
 /// The width of the longest service name, so prefixed log lines line up.
 pub fn name_width() -> usize {
-    SERVICES.iter().map(|s| s.name.len()).max().unwrap_or(0)
+    fleet::ALL.iter().map(|s| s.name.len()).max().unwrap_or(0)
 }
 
 /// `base_port + offset`, or an error naming the variable when that leaves
@@ -82,6 +44,8 @@ pub fn offset_port(base_port: u16, offset: u16) -> anyhow::Result<u16> {
 pub struct Config {
     /// Holds `postgres/`, the private cluster kept across runs.
     pub data_dir: PathBuf,
+    /// Whether `data_dir` is [`DEFAULT_DATA_DIR`] rather than asked for.
+    pub data_dir_is_default: bool,
     /// An admin URL of an existing server to use instead of a private cluster.
     pub database_url: Option<SecretString>,
     pub jwt_secret: SecretString,
@@ -93,6 +57,17 @@ pub struct Config {
     pub rust_log: String,
     /// Passed to every service when set (`json` or text).
     pub log_format: Option<String>,
+    /// Colours in what goes to stdout (the services' logs) and stderr.
+    pub colour: Colour,
+}
+
+/// Whether the launcher's output streams get ANSI colours, decided once from
+/// `LOG_COLOR`, `NO_COLOR` and whether each stream is a terminal (see
+/// [`http_service::telemetry::colour_wanted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Colour {
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
 /// What a run of the launcher should do.
@@ -120,15 +95,20 @@ environment:
   HEYBLUE_JWT_SECRET   HS256 secret (default heyblue-local-dev-secret)
   HEYBLUE_PORT_OFFSET  added to every service port (default 0)
   HEYBLUE_BIN_DIR      where the service binaries are (default: beside this one)
-  RUST_LOG, LOG_FORMAT passed to every service";
+  RUST_LOG, LOG_FORMAT passed to every service
+  LOG_COLOR            auto (colours on a terminal), always or never; NO_COLOR
+                       turns auto off";
 
 impl Command {
     /// Reads the arguments (without the program name) and the environment
     /// through `env`. `exe_dir` is the default binary directory.
+    ///
+    /// `terminals` says whether stdout and stderr are terminals.
     pub fn parse(
         args: impl IntoIterator<Item = String>,
         env: impl Fn(&str) -> Option<String>,
         exe_dir: &Path,
+        terminals: Colour,
     ) -> anyhow::Result<Self> {
         let mut data_dir_arg = None;
         let mut args = args.into_iter();
@@ -147,21 +127,32 @@ impl Command {
         }
 
         let non_empty = |name: &str| env(name).filter(|value| !value.trim().is_empty());
-        let data_dir = data_dir_arg
-            .or_else(|| non_empty("HEYBLUE_DATA_DIR").map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let chosen_data_dir =
+            data_dir_arg.or_else(|| non_empty("HEYBLUE_DATA_DIR").map(PathBuf::from));
+        let data_dir_is_default = chosen_data_dir.is_none();
+        let data_dir = chosen_data_dir.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         let port_offset = match non_empty("HEYBLUE_PORT_OFFSET") {
             None => 0,
             Some(value) => value.trim().parse().with_context(|| {
                 format!("HEYBLUE_PORT_OFFSET: invalid value {value:?}: expected 0..=65535")
             })?,
         };
-        for service in SERVICES {
-            offset_port(service.base_port, port_offset)?;
+        for service in fleet::ALL {
+            offset_port(service.port, port_offset)?;
         }
+
+        let log_color = env("LOG_COLOR");
+        let no_color = env("NO_COLOR");
+        let wanted =
+            |is_terminal| colour_wanted(log_color.as_deref(), no_color.as_deref(), is_terminal);
+        let colour = Colour {
+            stdout: wanted(terminals.stdout),
+            stderr: wanted(terminals.stderr),
+        };
 
         Ok(Self::Run(Config {
             data_dir,
+            data_dir_is_default,
             database_url: non_empty("DATABASE_URL").map(SecretString::from),
             jwt_secret: SecretString::from(
                 non_empty("HEYBLUE_JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.to_owned()),
@@ -172,21 +163,48 @@ impl Command {
                 .unwrap_or_else(|| exe_dir.to_owned()),
             rust_log: non_empty("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
             log_format: non_empty("LOG_FORMAT"),
+            colour,
         }))
     }
 }
 
 impl Config {
     /// The port `service` listens on in this run.
-    pub fn port(&self, service: Service) -> u16 {
+    pub fn port(&self, service: &Service) -> u16 {
         // Checked for every service when the config was read.
-        service.base_port.saturating_add(self.port_offset)
+        service.port.saturating_add(self.port_offset)
     }
 
     /// The directory of the private PostgreSQL cluster.
     pub fn postgres_dir(&self) -> PathBuf {
         self.data_dir.join("postgres")
     }
+}
+
+/// The cluster's directory below [`ROOT_CLUSTER_BASE`] for the data directory
+/// at `data_dir` (absolute): `<checkout>-<hash of the path>/postgres`, so each
+/// checkout keeps its own cluster there, the same one on every run.
+pub fn root_cluster_dir(data_dir: &Path) -> PathBuf {
+    let checkout = data_dir
+        .parent()
+        .and_then(Path::file_name)
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "local".to_owned());
+    Path::new(ROOT_CLUSTER_BASE)
+        .join(format!("{checkout}-{:08x}", fnv1a(data_dir)))
+        .join("postgres")
+}
+
+/// 32-bit FNV-1a of a path's bytes: short, and unlike std's hasher the same
+/// in every Rust release, so the directory name never changes under a user.
+fn fnv1a(path: &Path) -> u32 {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str()
+        .as_bytes()
+        .iter()
+        .fold(0x811c_9dc5_u32, |hash, byte| {
+            (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
+        })
 }
 
 #[cfg(test)]
@@ -206,6 +224,10 @@ mod tests {
             args.iter().map(|a| (*a).to_owned()),
             |name| env.get(name).cloned(),
             Path::new("/opt/heyblue/bin"),
+            Colour {
+                stdout: true,
+                stderr: false,
+            },
         )
     }
 
@@ -220,6 +242,7 @@ mod tests {
     fn defaults_keep_data_in_the_project_and_use_the_dev_secret() {
         let config = config(&[], &[]);
         assert_eq!(config.data_dir, PathBuf::from("./.local"));
+        assert!(config.data_dir_is_default);
         assert_eq!(config.postgres_dir(), PathBuf::from("./.local/postgres"));
         assert_eq!(config.jwt_secret.expose_secret(), DEV_JWT_SECRET);
         assert_eq!(config.port_offset, 0);
@@ -232,6 +255,7 @@ mod tests {
     fn the_data_dir_argument_wins_over_the_environment() {
         let env = [("HEYBLUE_DATA_DIR", "/from/env")];
         assert_eq!(config(&[], &env).data_dir, PathBuf::from("/from/env"));
+        assert!(!config(&[], &env).data_dir_is_default);
         assert_eq!(
             config(&["--data-dir", "/from/arg"], &env).data_dir,
             PathBuf::from("/from/arg")
@@ -245,7 +269,7 @@ mod tests {
     #[test]
     fn the_port_offset_moves_every_service() {
         let config = config(&[], &[("HEYBLUE_PORT_OFFSET", "100")]);
-        let ports: Vec<u16> = SERVICES.iter().map(|s| config.port(*s)).collect();
+        let ports: Vec<u16> = fleet::ALL.iter().map(|s| config.port(s)).collect();
         assert_eq!(ports, [8181, 8182, 8183, 8184, 8185, 8186, 8187, 8188]);
     }
 
@@ -277,6 +301,40 @@ mod tests {
         assert_eq!(config.jwt_secret.expose_secret(), "s3cret");
         assert_eq!(config.bin_dir, PathBuf::from("/tmp/bins"));
         assert_eq!(config.log_format.as_deref(), Some("json"));
+    }
+
+    #[test]
+    fn colours_follow_each_stream_unless_told() {
+        let colour = |env: &[(&str, &str)]| config(&[], env).colour;
+        // Only stdout is a terminal in these tests.
+        assert_eq!(
+            colour(&[]),
+            Colour {
+                stdout: true,
+                stderr: false
+            }
+        );
+        assert!(!colour(&[("NO_COLOR", "1")]).stdout);
+        assert!(colour(&[("LOG_COLOR", "always")]).stderr);
+    }
+
+    #[test]
+    fn a_checkout_keeps_its_own_cluster_under_var_lib_when_root() {
+        let dir = root_cluster_dir(Path::new("/root/project/.local"));
+        assert_eq!(dir, root_cluster_dir(Path::new("/root/project/.local")));
+        assert!(dir.starts_with(ROOT_CLUSTER_BASE), "{}", dir.display());
+        let name = dir
+            .parent()
+            .and_then(Path::file_name)
+            .expect("a directory per checkout")
+            .to_string_lossy();
+        assert!(name.starts_with("project-"), "{name}");
+        assert_eq!(name.len(), "project-".len() + 8);
+        assert_ne!(
+            dir,
+            root_cluster_dir(Path::new("/root/other/project/.local"))
+        );
+        assert!(dir.ends_with("postgres"));
     }
 
     #[test]

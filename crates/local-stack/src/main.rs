@@ -7,9 +7,10 @@ mod seed;
 mod stack;
 mod supervisor;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use config::{Command, USAGE};
+use config::{Colour, Command, USAGE};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -20,10 +21,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let terminals = Colour {
+        stdout: std::io::stdout().is_terminal(),
+        stderr: std::io::stderr().is_terminal(),
+    };
     let command = Command::parse(
         std::env::args().skip(1),
         |name| std::env::var(name).ok(),
         &exe_dir,
+        terminals,
     );
     match command {
         Ok(Command::Run(config)) => stack::run(config).await,

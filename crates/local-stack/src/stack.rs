@@ -13,13 +13,14 @@
 //! stopped on every path.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use fleet::{Service, DATABASE};
 use messaging::embedded::EmbeddedBroker;
-use pg_cluster::{schema_for_service, ClusterOptions, PgCluster, Provisioned, FLEET_SCHEMAS};
+use pg_cluster::{ClusterOptions, PgCluster, Provisioned};
 use secrecy::ExposeSecret;
 use shared_events::Topic;
 use tokio::signal::unix::{signal, SignalKind};
@@ -27,9 +28,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::banner::Banner;
-use crate::config::{name_width, Config, Service, DATABASE, SERVICES};
+use crate::config::{name_width, root_cluster_dir, Config};
 use crate::seed::{self, DEMO_TOKEN_TTL};
-use crate::supervisor::{ChildSpec, Supervisor};
+use crate::supervisor::{ChildSpec, Labels, Supervisor};
 
 /// How long the whole fleet gets to answer `/readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -126,7 +127,7 @@ async fn launch(
     let admin_url = match &config.database_url {
         Some(url) => url.expose_secret().to_owned(),
         None => {
-            let dir = config.postgres_dir();
+            let dir = cluster_dir(config)?;
             eprintln!("local-stack | starting PostgreSQL in {}", dir.display());
             let cluster = tokio::task::spawn_blocking(move || {
                 PgCluster::start_owned(&dir, ClusterOptions::local_stack())
@@ -159,20 +160,23 @@ async fn launch(
     stack.broker = Some(broker);
     eprintln!("local-stack | embedded broker on {bootstrap}");
 
-    let specs = SERVICES
+    let specs = fleet::ALL
         .iter()
-        .map(|service| child_spec(config, *service, &provisioned, &bootstrap))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|service| child_spec(config, service, &provisioned, &bootstrap))
+        .collect();
     stack.supervisor = Some(Supervisor::start(
         specs,
-        name_width(),
+        Labels {
+            width: name_width(),
+            colour: config.colour,
+        },
         shutdown.child_token(),
         force.clone(),
     ));
 
-    let targets: Vec<(&'static str, u16)> = SERVICES
+    let targets: Vec<(&'static str, u16)> = fleet::ALL
         .iter()
-        .map(|service| (service.name, config.port(*service)))
+        .map(|service| (service.name, config.port(service)))
         .collect();
     let Some(not_ready) = until_shutdown(shutdown, wait_until_ready(&targets)).await else {
         return Ok(Outcome::Stopped);
@@ -184,7 +188,7 @@ async fn launch(
 
     let secret = config.jwt_secret.expose_secret();
     let seed_targets = seed::Targets {
-        user_points: service_url(config, "user-points")?,
+        user_points: service_url(config, &fleet::USER_POINTS),
     };
     let Some(warnings) = until_shutdown(shutdown, seed::seed(&seed_targets, secret)).await else {
         return Ok(Outcome::Stopped);
@@ -242,10 +246,10 @@ async fn until_shutdown<T>(
 
 /// Fails before anything starts when a service binary is missing.
 fn check_binaries(bin_dir: &Path) -> anyhow::Result<()> {
-    let missing: Vec<&str> = SERVICES
+    let missing: Vec<&str> = fleet::ALL
         .iter()
-        .map(|service| service.name)
-        .filter(|name| !bin_dir.join(name).is_file())
+        .map(|service| service.binary())
+        .filter(|binary| !bin_dir.join(binary).is_file())
         .collect();
     if !missing.is_empty() {
         bail!(
@@ -258,40 +262,52 @@ fn check_binaries(bin_dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn provision(admin_url: &str) -> anyhow::Result<Provisioned> {
-    pg_cluster::provision(admin_url, DATABASE, &FLEET_SCHEMAS)
+    pg_cluster::provision(admin_url, DATABASE, &fleet::schemas())
         .await
         .with_context(|| format!("failed to provision database {DATABASE}"))
 }
 
-/// `http://127.0.0.1:<port>` of the named service in this run.
-fn service_url(config: &Config, name: &str) -> anyhow::Result<String> {
-    let service = SERVICES
-        .iter()
-        .find(|service| service.name == name)
-        .with_context(|| format!("{name} is not a service of the fleet"))?;
-    Ok(format!("http://127.0.0.1:{}", config.port(*service)))
+/// `http://127.0.0.1:<port>` of `service` in this run.
+fn service_url(config: &Config, service: &Service) -> String {
+    format!("http://127.0.0.1:{}", config.port(service))
 }
 
-/// The environment variable naming where a peer service listens:
-/// `HEYBLUE_USER_POINTS_URL` for `user-points`.
-pub fn peer_url_variable(service: &str) -> String {
-    format!(
-        "HEYBLUE_{}_URL",
-        service.to_ascii_uppercase().replace('-', "_")
-    )
+/// Where the private cluster lives: `<data dir>/postgres`, except when we
+/// are root, the `postgres` OS user that runs the server cannot enter that
+/// (a checkout under `/root`), and the data directory is the default one.
+/// Then the cluster moves below [`crate::config::ROOT_CLUSTER_BASE`], to a
+/// directory of this checkout's own, rather than `/root` being opened up.
+/// A data directory that was asked for is kept, and the cluster's start-up
+/// says why it cannot be used.
+fn cluster_dir(config: &Config) -> anyhow::Result<PathBuf> {
+    let dir = config.postgres_dir();
+    if !config.data_dir_is_default || pg_cluster::server_can_enter(&dir)? {
+        return Ok(dir);
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("failed to create {}", config.data_dir.display()))?;
+    let data_dir = config
+        .data_dir
+        .canonicalize()
+        .with_context(|| format!("failed to resolve {}", config.data_dir.display()))?;
+    let moved = root_cluster_dir(&data_dir);
+    eprintln!(
+        "local-stack | the postgres OS user cannot enter {}; keeping this checkout's cluster in {}",
+        data_dir.join("postgres").display(),
+        moved.display()
+    );
+    Ok(moved)
 }
 
 fn child_spec(
     config: &Config,
-    service: Service,
+    service: &Service,
     provisioned: &Provisioned,
     bootstrap: &str,
-) -> anyhow::Result<ChildSpec> {
-    let schema = schema_for_service(service.name)
-        .with_context(|| format!("no schema belongs to {}", service.name))?;
+) -> ChildSpec {
     let mut env = vec![
         ("PORT".to_owned(), config.port(service).to_string()),
-        ("DATABASE_URL".to_owned(), provisioned.url(schema)),
+        ("DATABASE_URL".to_owned(), provisioned.url(service.schema)),
         ("KAFKA_BOOTSTRAP".to_owned(), bootstrap.to_owned()),
         (
             "HEYBLUE_JWT_SECRET".to_owned(),
@@ -299,23 +315,34 @@ fn child_spec(
         ),
         ("RUST_LOG".to_owned(), config.rust_log.clone()),
         ("HEYBLUE_EXIT_ON_STDIN_EOF".to_owned(), "1".to_owned()),
+        // The services' stdout is a pipe to us, so they cannot see whether
+        // a terminal shows their logs in the end; we can.
+        (
+            "LOG_COLOR".to_owned(),
+            if config.colour.stdout {
+                "always"
+            } else {
+                "never"
+            }
+            .to_owned(),
+        ),
     ];
     if let Some(format) = &config.log_format {
         env.push(("LOG_FORMAT".to_owned(), format.clone()));
     }
     // Where every peer listens, since the port offset moves them off the
     // defaults that services would otherwise assume.
-    for peer in SERVICES {
+    for peer in fleet::ALL {
         env.push((
-            peer_url_variable(peer.name),
+            peer.url_variable(),
             format!("http://127.0.0.1:{}", config.port(peer)),
         ));
     }
-    Ok(ChildSpec {
+    ChildSpec {
         name: service.name,
-        program: config.bin_dir.join(service.name),
+        program: config.bin_dir.join(service.binary()),
         env,
-    })
+    }
 }
 
 /// Polls every service's `/readyz` until all answer 200 or [`READY_TIMEOUT`]
@@ -370,18 +397,4 @@ fn print_lines(lines: &[String]) {
         let _ = writeln!(out, "{line}");
     }
     let _ = out.flush();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn peer_urls_are_named_after_the_service() {
-        assert_eq!(peer_url_variable("catalog"), "HEYBLUE_CATALOG_URL");
-        assert_eq!(
-            peer_url_variable("payment-gateway"),
-            "HEYBLUE_PAYMENT_GATEWAY_URL"
-        );
-    }
 }

@@ -24,8 +24,30 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Colour;
+
 /// How long children get to finish in-flight work after SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How children's output lines are prefixed: the service's name padded to
+/// `width`, coloured on the streams that reach a terminal.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels {
+    pub width: usize,
+    pub colour: Colour,
+}
+
+impl Labels {
+    /// `name` padded, and wrapped in cyan when `coloured`.
+    fn label(self, name: &str, coloured: bool) -> String {
+        let padded = format!("{name:<width$}", width = self.width);
+        if coloured {
+            format!("\x1b[36m{padded}\x1b[0m")
+        } else {
+            padded
+        }
+    }
+}
 
 /// What to run for one service.
 #[derive(Debug, Clone)]
@@ -85,18 +107,13 @@ impl Supervisor {
     /// (a second Ctrl-C).
     pub fn start(
         specs: Vec<ChildSpec>,
-        label_width: usize,
+        labels: Labels,
         shutdown: CancellationToken,
         force: CancellationToken,
     ) -> Self {
         let mut tasks = JoinSet::new();
         for spec in specs {
-            tasks.spawn(supervise(
-                spec,
-                label_width,
-                shutdown.clone(),
-                force.clone(),
-            ));
+            tasks.spawn(supervise(spec, labels, shutdown.clone(), force.clone()));
         }
         Self { tasks, shutdown }
     }
@@ -115,18 +132,17 @@ impl Supervisor {
 /// Runs one service until `shutdown`, restarting it whenever it exits.
 async fn supervise(
     spec: ChildSpec,
-    label_width: usize,
+    labels: Labels,
     shutdown: CancellationToken,
     force: CancellationToken,
 ) {
-    let label = format!("{:<label_width$}", spec.name);
     let mut backoff = Backoff::new();
     loop {
         if shutdown.is_cancelled() {
             return;
         }
         let started = Instant::now();
-        let outcome = match spawn(&spec, &label) {
+        let outcome = match spawn(&spec, labels) {
             Ok(child) => run_child(&spec, child, &shutdown, &force).await,
             Err(error) => ChildOutcome::Failed(format!("{error:#}")),
         };
@@ -153,7 +169,7 @@ enum ChildOutcome {
     Failed(String),
 }
 
-fn spawn(spec: &ChildSpec, label: &str) -> anyhow::Result<Child> {
+fn spawn(spec: &ChildSpec, labels: Labels) -> anyhow::Result<Child> {
     let mut command = Command::new(&spec.program);
     command
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
@@ -167,14 +183,16 @@ fn spawn(spec: &ChildSpec, label: &str) -> anyhow::Result<Child> {
     let mut child = command
         .spawn()
         .with_context(|| format!("failed to start {}", spec.program.display()))?;
+    let stdout_label = labels.label(spec.name, labels.colour.stdout);
     if let Some(pid) = child.id() {
-        println!("{label} | started, pid {pid}");
+        println!("{stdout_label} | started, pid {pid}");
     }
     if let Some(stdout) = child.stdout.take() {
-        tokio::spawn(forward_lines(stdout, label.to_owned(), Stream::Stdout));
+        tokio::spawn(forward_lines(stdout, stdout_label, Stream::Stdout));
     }
     if let Some(stderr) = child.stderr.take() {
-        tokio::spawn(forward_lines(stderr, label.to_owned(), Stream::Stderr));
+        let stderr_label = labels.label(spec.name, labels.colour.stderr);
+        tokio::spawn(forward_lines(stderr, stderr_label, Stream::Stderr));
     }
     Ok(child)
 }
@@ -312,12 +330,20 @@ mod tests {
 
     #[test]
     fn output_lines_carry_the_padded_service_name() {
+        let labels = Labels {
+            width: 15,
+            colour: Colour {
+                stdout: false,
+                stderr: true,
+            },
+        };
         let mut out = Vec::new();
-        emit(&mut out, &format!("{:<15}", "catalog"), "listening");
+        emit(&mut out, &labels.label("catalog", false), "listening");
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
             "catalog         | listening\n"
         );
+        assert_eq!(labels.label("cart", true), "\x1b[36mcart           \x1b[0m");
     }
 
     #[tokio::test]

@@ -1,14 +1,13 @@
 //! Running a private PostgreSQL server from the machine's server binaries.
 //!
 //! The server refuses to run as root, so when this process is root every
-//! server binary runs as the `postgres` OS user (`runuser`) and the cluster's
-//! directories are handed to that user. Clients (sqlx, `pg_isready`) need no
-//! such care: they connect over TCP on 127.0.0.1.
+//! server binary runs as the `postgres` OS user (see [`crate::server_user`])
+//! and the cluster's directories are handed to that user. Clients (sqlx,
+//! `pg_isready`) need no such care: they connect over TCP on 127.0.0.1.
 
 use std::fs;
 use std::io::ErrorKind;
 use std::net::TcpListener;
-use std::os::unix::fs::chown;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,6 +15,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+
+use crate::server_user::RunAs;
 
 /// How long `pg_ctl` and our readiness probe wait for the server.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -157,6 +158,12 @@ impl PgCluster {
             .with_context(|| format!("failed to create {}", socket_dir.display()))?;
         run_as.hand_over(&base_dir)?;
         run_as.hand_over(&socket_dir)?;
+        if !run_as.can_enter(&base_dir)? {
+            bail!(
+                "the postgres OS user, which runs the server, cannot enter {}: a directory above it is closed to other users (as /root is). Keep the cluster somewhere it can reach, such as under /var/lib or /tmp",
+                base_dir.display()
+            );
+        }
 
         let server = ServerBinaries {
             bindir,
@@ -254,45 +261,6 @@ impl Drop for PgCluster {
         // The watchdog outlives us on purpose; dropping a `Child` neither
         // kills nor waits for it.
         self.watchdog.take();
-    }
-}
-
-/// Which OS user the server binaries run as.
-#[derive(Debug, Clone, Copy)]
-enum RunAs {
-    CurrentUser,
-    /// We are root; the server runs as `postgres` (uid, gid).
-    Postgres {
-        uid: u32,
-        gid: u32,
-    },
-}
-
-impl RunAs {
-    fn detect() -> anyhow::Result<Self> {
-        if id(&["-u"])? != 0 {
-            return Ok(Self::CurrentUser);
-        }
-        let uid = id(&["-u", "postgres"])
-            .context("running as root, but there is no `postgres` OS user to run the server as")?;
-        let gid = id(&["-g", "postgres"])?;
-        Ok(Self::Postgres { uid, gid })
-    }
-
-    fn hand_over(self, dir: &Path) -> anyhow::Result<()> {
-        match self {
-            Self::CurrentUser => Ok(()),
-            Self::Postgres { uid, gid } => chown(dir, Some(uid), Some(gid))
-                .with_context(|| format!("failed to hand {} to the postgres user", dir.display())),
-        }
-    }
-
-    /// The words that make a command run as the server's user.
-    fn prefix(self) -> &'static [&'static str] {
-        match self {
-            Self::CurrentUser => &[],
-            Self::Postgres { .. } => &["runuser", "-u", "postgres", "--"],
-        }
     }
 }
 
@@ -517,15 +485,6 @@ fn free_port() -> anyhow::Result<u16> {
     let listener =
         TcpListener::bind("127.0.0.1:0").context("failed to bind 127.0.0.1:0 to find a port")?;
     Ok(listener.local_addr()?.port())
-}
-
-/// `id <args>` as a number.
-fn id(args: &[&str]) -> anyhow::Result<u32> {
-    let output = run(Command::new("id").args(args))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.trim()
-        .parse()
-        .with_context(|| format!("unexpected output of `id {}`: {text:?}", args.join(" ")))
 }
 
 /// Runs a command to completion; a failure carries its exit status and output.

@@ -2,20 +2,22 @@
 //!
 //! The fleet keeps one database (`heyblue`) with one schema per service, and
 //! each service logs in as a role that can touch only its own schema. This
-//! crate builds exactly that, twice over:
+//! crate builds exactly that, and keeps it within reach:
 //!
 //! - [`PgCluster`] runs a throw-away or project-local PostgreSQL server from
 //!   the machine's server binaries, for the local stack and for tests, where
 //!   no Docker and no system-wide server can be assumed.
 //! - [`provision`] creates a database, the roles and the schemas on any server
 //!   an admin URL points at (the private cluster or `DATABASE_URL`).
+//! - [`server_can_enter`] and [`server_temp_dir`] keep a cluster where the
+//!   OS user running the server (`postgres`, when we are root) can reach it.
 //!
-//! [`fleet`] names the schemas of the eight services.
+//! Which schemas the fleet has is the roster's business (crate `fleet`).
 
 mod cluster;
-pub mod fleet;
 mod provision;
+mod server_user;
 
 pub use cluster::{ClusterOptions, PgCluster};
-pub use fleet::{schema_for_service, FLEET_SCHEMAS, SERVICE_SCHEMAS};
 pub use provision::{provision, role_password, Provisioned};
+pub use server_user::{server_can_enter, server_temp_dir};

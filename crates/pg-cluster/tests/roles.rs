@@ -14,7 +14,7 @@ fn error_code(error: sqlx::Error) -> String {
 
 #[tokio::test]
 async fn a_service_role_touches_only_its_own_schema() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = pg_cluster::server_temp_dir("heyblue-pg-").expect("temp dir");
     let cluster = PgCluster::start_with(dir.path(), ClusterOptions::tests()).expect("cluster");
 
     provision(&cluster.admin_url(), "heyblue", &["cart", "orders"])
@@ -67,7 +67,7 @@ async fn a_service_role_touches_only_its_own_schema() {
 
 #[tokio::test]
 async fn a_restarted_cluster_keeps_its_data() {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = pg_cluster::server_temp_dir("heyblue-pg-").expect("temp dir");
     let first = PgCluster::start_with(dir.path(), ClusterOptions::tests()).expect("first start");
     let db = provision(&first.admin_url(), "heyblue", &["points"])
         .await

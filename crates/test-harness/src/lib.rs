@@ -75,9 +75,7 @@ pub async fn postgres_admin_url() -> String {
 fn start_private_cluster() -> anyhow::Result<PgCluster> {
     // Kept rather than dropped: the watchdog deletes it once we have exited,
     // after the server that writes into it has stopped.
-    let dir: PathBuf = tempfile::Builder::new()
-        .prefix("heyblue-pg-")
-        .tempdir()
+    let dir: PathBuf = pg_cluster::server_temp_dir("heyblue-pg-")
         .context("failed to create a temporary directory for PostgreSQL")?
         .keep();
     PgCluster::start_with_watchdog(&dir, ClusterOptions::tests()).inspect_err(|_| {

@@ -15,11 +15,11 @@ pub use crate::settings::Settings;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/cart");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "cart",
-    default_port: 8082,
-    schema: "cart",
+    name: fleet::CART.name,
+    default_port: fleet::CART.port,
+    schema: fleet::CART.schema,
     migrator: &MIGRATOR,
-    produces: &[],
+    produces: fleet::CART.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

@@ -3,16 +3,15 @@
 pub mod http;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
-use shared_events::Topic;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/catalog");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "catalog",
-    default_port: 8081,
-    schema: "catalog",
+    name: fleet::CATALOG.name,
+    default_port: fleet::CATALOG.port,
+    schema: fleet::CATALOG.schema,
     migrator: &MIGRATOR,
-    produces: &[Topic::Catalog],
+    produces: fleet::CATALOG.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

@@ -3,16 +3,15 @@
 pub mod http;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
-use shared_events::Topic;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/checkout");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "checkout",
-    default_port: 8083,
-    schema: "checkout",
+    name: fleet::CHECKOUT.name,
+    default_port: fleet::CHECKOUT.port,
+    schema: fleet::CHECKOUT.schema,
     migrator: &MIGRATOR,
-    produces: &[Topic::Checkout],
+    produces: fleet::CHECKOUT.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

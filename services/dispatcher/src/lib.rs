@@ -3,16 +3,15 @@
 pub mod http;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
-use shared_events::Topic;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/dispatcher");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "dispatcher",
-    default_port: 8087,
-    schema: "dispatcher",
+    name: fleet::DISPATCHER.name,
+    default_port: fleet::DISPATCHER.port,
+    schema: fleet::DISPATCHER.schema,
     migrator: &MIGRATOR,
-    produces: &[Topic::Dispatch],
+    produces: fleet::DISPATCHER.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

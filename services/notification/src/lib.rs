@@ -7,11 +7,11 @@ use service_host::{App, Host, HostConfig, ServiceSpec};
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/notification");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "notification",
-    default_port: 8088,
-    schema: "notification",
+    name: fleet::NOTIFICATION.name,
+    default_port: fleet::NOTIFICATION.port,
+    schema: fleet::NOTIFICATION.schema,
     migrator: &MIGRATOR,
-    produces: &[],
+    produces: fleet::NOTIFICATION.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

@@ -3,16 +3,15 @@
 pub mod http;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
-use shared_events::Topic;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/order");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "order",
-    default_port: 8086,
-    schema: "orders",
+    name: fleet::ORDER.name,
+    default_port: fleet::ORDER.port,
+    schema: fleet::ORDER.schema,
     migrator: &MIGRATOR,
-    produces: &[Topic::Order],
+    produces: fleet::ORDER.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

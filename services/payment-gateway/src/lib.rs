@@ -8,16 +8,15 @@ pub mod settings;
 pub use settings::GatewaySettings;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
-use shared_events::Topic;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/payment-gateway");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "payment-gateway",
-    default_port: 8085,
-    schema: "payment",
+    name: fleet::PAYMENT_GATEWAY.name,
+    default_port: fleet::PAYMENT_GATEWAY.port,
+    schema: fleet::PAYMENT_GATEWAY.schema,
     migrator: &MIGRATOR,
-    produces: &[Topic::Payment],
+    produces: fleet::PAYMENT_GATEWAY.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

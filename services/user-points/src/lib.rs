@@ -11,16 +11,15 @@ pub mod metrics;
 pub mod store;
 
 use service_host::{App, Host, HostConfig, ServiceSpec};
-use shared_events::Topic;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/user-points");
 
 pub static SPEC: ServiceSpec = ServiceSpec {
-    name: "user-points",
-    default_port: 8084,
-    schema: "points",
+    name: fleet::USER_POINTS.name,
+    default_port: fleet::USER_POINTS.port,
+    schema: fleet::USER_POINTS.schema,
     migrator: &MIGRATOR,
-    produces: &[Topic::Points],
+    produces: fleet::USER_POINTS.produces,
 };
 
 /// Builds the service; `app.run()` serves it.

@@ -1,0 +1,544 @@
+//! The files that cannot read the roster agree with it: the deployment
+//! (`deploy/postgres/init.sql`, `deploy/docker-compose.yml`,
+//! `deploy/Dockerfile`) and the workspace's `services/` and `migrations/`
+//! folders. Any difference — a port, a schema or role, a service or binary
+//! missing or extra — fails the first test with one line per difference.
+//!
+//! The other tests feed the checks hand-edited copies of the real files, so
+//! a check that stopped looking would fail them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use fleet::{Service, ALL, DATABASE};
+use serde::Deserialize;
+use serde_yaml_ng::Value;
+
+const INIT_SQL: &str = "deploy/postgres/init.sql";
+const COMPOSE: &str = "deploy/docker-compose.yml";
+const DOCKERFILE: &str = "deploy/Dockerfile";
+
+/// The image every service of the fleet runs in the compose file; other
+/// compose services (PostgreSQL, Kafka, the SMTP catcher) are not the fleet's.
+const FLEET_IMAGE_PREFIX: &str = "heyblue:";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The three deployment files' text, so tests can hand the checks edited copies.
+struct DeployFiles {
+    init_sql: String,
+    compose: String,
+    dockerfile: String,
+}
+
+impl DeployFiles {
+    fn read() -> Self {
+        let read = |path: &str| {
+            fs::read_to_string(repo_root().join(path))
+                .unwrap_or_else(|error| panic!("failed to read {path}: {error}"))
+        };
+        Self {
+            init_sql: read(INIT_SQL),
+            compose: read(COMPOSE),
+            dockerfile: read(DOCKERFILE),
+        }
+    }
+}
+
+/// Every difference between `roster` and the deployment files, one line each.
+fn deploy_drift(roster: &[Service], files: &DeployFiles) -> Vec<String> {
+    let mut drift = Drift::default();
+    let passwords = check_init_sql(roster, &files.init_sql, &mut drift);
+    check_compose(roster, &files.compose, &passwords, &mut drift);
+    check_dockerfile(roster, &files.dockerfile, &mut drift);
+    drift.lines.into_iter().collect()
+}
+
+/// Every difference between `roster` and the crates and migration folders
+/// under `root`.
+fn workspace_drift(roster: &[Service], root: &Path) -> Vec<String> {
+    let mut drift = Drift::default();
+    let expected = roster.iter().map(|s| s.name.to_owned()).collect();
+    let packages = fs::read_dir(root.join("services"))
+        .expect("list services/")
+        .map(|entry| entry.expect("services/ entry").path().join("Cargo.toml"))
+        .filter(|manifest| manifest.exists())
+        .map(|manifest| package_name(&manifest))
+        .collect();
+    drift.compare(
+        "services/*/Cargo.toml",
+        "service crate",
+        &expected,
+        &packages,
+    );
+    let migrations = fs::read_dir(root.join("migrations"))
+        .expect("list migrations/")
+        .map(|entry| entry.expect("migrations/ entry"))
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    drift.compare("migrations/", "migrations folder", &expected, &migrations);
+    drift.lines.into_iter().collect()
+}
+
+#[derive(Default)]
+struct Drift {
+    lines: BTreeSet<String>,
+}
+
+impl Drift {
+    fn say(&mut self, file: &str, what: impl Display) {
+        self.lines.insert(format!("{file}: {what}"));
+    }
+
+    /// Names what `found` lacks and what it has beyond `expected`.
+    fn compare<T: Ord + Display>(
+        &mut self,
+        file: &str,
+        what: &str,
+        expected: &BTreeSet<T>,
+        found: &BTreeSet<T>,
+    ) {
+        for missing in expected.difference(found) {
+            self.say(file, format!("{what} {missing} is missing"));
+        }
+        for extra in found.difference(expected) {
+            self.say(
+                file,
+                format!("{what} {extra} is not in the roster (crates/fleet)"),
+            );
+        }
+    }
+}
+
+/// Checks the roles, schemas and grants; returns each role's password, which
+/// the compose file's `DATABASE_URL`s must repeat.
+fn check_init_sql(roster: &[Service], text: &str, drift: &mut Drift) -> BTreeMap<String, String> {
+    let mut databases = BTreeSet::new();
+    let mut passwords = BTreeMap::new();
+    let mut connect = BTreeSet::new();
+    let mut schemas = BTreeSet::new();
+    let mut locked = BTreeSet::new();
+    let mut search_paths = BTreeSet::new();
+    for statement in sql_statements(text) {
+        let words: Vec<&str> = statement.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["CREATE", "DATABASE", database] => {
+                databases.insert((*database).to_owned());
+            }
+            ["CREATE", "ROLE", role, "WITH", "LOGIN", "PASSWORD", password] => {
+                passwords.insert((*role).to_owned(), (*password).to_owned());
+            }
+            ["GRANT", "CONNECT", "ON", "DATABASE", database, "TO", role] => {
+                if *database != DATABASE {
+                    drift.say(
+                        INIT_SQL,
+                        format!("{role} may connect to {database}, not {DATABASE}"),
+                    );
+                }
+                connect.insert((*role).to_owned());
+            }
+            ["CREATE", "SCHEMA", schema, "AUTHORIZATION", owner] => {
+                if schema != owner {
+                    drift.say(INIT_SQL, format!("schema {schema} is owned by {owner}"));
+                }
+                schemas.insert((*schema).to_owned());
+            }
+            ["REVOKE", "ALL", "ON", "SCHEMA", schema, "FROM", "PUBLIC"] => {
+                locked.insert((*schema).to_owned());
+            }
+            ["ALTER", "ROLE", role, "IN", "DATABASE", _, "SET", "search_path", "=", path] => {
+                if role != path {
+                    drift.say(INIT_SQL, format!("role {role} searches schema {path}"));
+                }
+                search_paths.insert((*role).to_owned());
+            }
+            _ => {}
+        }
+    }
+    let expected: BTreeSet<String> = roster.iter().map(|s| s.schema.to_owned()).collect();
+    drift.compare(
+        INIT_SQL,
+        "database",
+        &BTreeSet::from([DATABASE.to_owned()]),
+        &databases,
+    );
+    let roles = passwords.keys().cloned().collect();
+    drift.compare(INIT_SQL, "role (CREATE ROLE)", &expected, &roles);
+    drift.compare(INIT_SQL, "role (GRANT CONNECT)", &expected, &connect);
+    drift.compare(INIT_SQL, "schema (CREATE SCHEMA)", &expected, &schemas);
+    drift.compare(INIT_SQL, "schema (REVOKE ALL)", &expected, &locked);
+    drift.compare(INIT_SQL, "role (search_path)", &expected, &search_paths);
+    passwords
+}
+
+/// The statements of an SQL script as words, with comments, quotes and the
+/// closing semicolon gone: `CREATE ROLE "cart" WITH LOGIN PASSWORD 'pw';`
+/// becomes `[CREATE, ROLE, cart, WITH, LOGIN, PASSWORD, pw]`.
+fn sql_statements(text: &str) -> Vec<Vec<String>> {
+    let without_comments: String = text
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(|statement| {
+            statement
+                .split_whitespace()
+                .map(|word| word.trim_matches(['"', '\'']).to_owned())
+                .collect::<Vec<_>>()
+        })
+        .filter(|words| !words.is_empty())
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct ComposeFile {
+    services: BTreeMap<String, ComposeService>,
+}
+
+#[derive(Deserialize)]
+struct ComposeService {
+    image: Option<String>,
+    command: Option<Value>,
+    #[serde(default)]
+    environment: BTreeMap<String, Value>,
+    #[serde(default)]
+    ports: Vec<String>,
+}
+
+fn check_compose(
+    roster: &[Service],
+    text: &str,
+    passwords: &BTreeMap<String, String>,
+    drift: &mut Drift,
+) {
+    let mut document: Value = serde_yaml_ng::from_str(text).expect("compose file is YAML");
+    // The services share their settings through `<<: *anchor`.
+    document.apply_merge().expect("compose file's merge keys");
+    let compose: ComposeFile =
+        serde_yaml_ng::from_value(document).expect("compose file has services");
+    let fleet: BTreeMap<&String, &ComposeService> = compose
+        .services
+        .iter()
+        .filter(|(_, service)| {
+            service
+                .image
+                .as_deref()
+                .is_some_and(|image| image.starts_with(FLEET_IMAGE_PREFIX))
+        })
+        .collect();
+
+    let expected = roster.iter().map(|s| s.name.to_owned()).collect();
+    let found = fleet.keys().map(|name| (*name).clone()).collect();
+    drift.compare(COMPOSE, "service", &expected, &found);
+
+    for service in roster {
+        let Some(deployed) = fleet.get(&service.name.to_owned()) else {
+            continue;
+        };
+        let name = service.name;
+        let command = match &deployed.command {
+            Some(Value::Sequence(words)) => words.first().and_then(scalar),
+            Some(value) => scalar(value),
+            None => None,
+        };
+        if command.as_deref() != Some(service.binary()) {
+            drift.say(
+                COMPOSE,
+                format!(
+                    "{name} runs {command:?}, not its binary {}",
+                    service.binary()
+                ),
+            );
+        }
+        let env = |key: &str| deployed.environment.get(key).and_then(scalar);
+        let port = service.port.to_string();
+        match env("PORT") {
+            Some(value) if value == port => {}
+            other => drift.say(
+                COMPOSE,
+                format!(
+                    "{name} has PORT {}, the roster says {port}",
+                    other.as_deref().unwrap_or("(none)")
+                ),
+            ),
+        }
+        let published = format!("{port}:{port}");
+        if !deployed.ports.contains(&published) {
+            drift.say(
+                COMPOSE,
+                format!(
+                    "{name} publishes {:?}, the roster says {published}",
+                    deployed.ports
+                ),
+            );
+        }
+        match env("DATABASE_URL").as_deref().map(database_url) {
+            Some(Some((role, password, database))) => {
+                if role != service.schema || database != DATABASE {
+                    drift.say(
+                        COMPOSE,
+                        format!(
+                            "{name} logs in as {role} to {database}, the roster says {} to {DATABASE}",
+                            service.schema
+                        ),
+                    );
+                }
+                if passwords
+                    .get(service.schema)
+                    .is_some_and(|expected| *expected != password)
+                {
+                    drift.say(
+                        COMPOSE,
+                        format!("{name}'s DATABASE_URL password differs from {INIT_SQL}'s"),
+                    );
+                }
+            }
+            _ => drift.say(
+                COMPOSE,
+                format!("{name} has no DATABASE_URL of the form postgres://role:password@host/db"),
+            ),
+        }
+        check_peer_urls(roster, name, &deployed.environment, drift);
+    }
+}
+
+/// Every service is told where every other listens, as the launcher does.
+fn check_peer_urls(
+    roster: &[Service],
+    name: &str,
+    environment: &BTreeMap<String, Value>,
+    drift: &mut Drift,
+) {
+    let expected: BTreeSet<String> = roster
+        .iter()
+        .map(|peer| format!("{}=http://{}:{}", peer.url_variable(), peer.name, peer.port))
+        .collect();
+    let found: BTreeSet<String> = environment
+        .iter()
+        .filter(|(key, _)| key.starts_with("HEYBLUE_") && key.ends_with("_URL"))
+        .filter_map(|(key, value)| Some(format!("{key}={}", scalar(value)?)))
+        .collect();
+    for missing in expected.difference(&found) {
+        drift.say(COMPOSE, format!("{name}'s environment lacks {missing}"));
+    }
+    for extra in found.difference(&expected) {
+        drift.say(
+            COMPOSE,
+            format!("{name}'s environment has {extra}, which the roster does not"),
+        );
+    }
+}
+
+/// `(role, password, database)` of `postgres://role:password@host:port/database`.
+fn database_url(url: &str) -> Option<(String, String, String)> {
+    let rest = url.strip_prefix("postgres://")?;
+    let (credentials, location) = rest.split_once('@')?;
+    let (role, password) = credentials.split_once(':')?;
+    let (_, database) = location.split_once('/')?;
+    let database = database.split('?').next()?;
+    Some((role.to_owned(), password.to_owned(), database.to_owned()))
+}
+
+/// A YAML string or number as text.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+fn check_dockerfile(roster: &[Service], text: &str, drift: &mut Drift) {
+    // Continuation lines joined, so `for bin in …; do` reads as one line.
+    let joined = text.replace("\\\n", " ");
+    let binaries: BTreeSet<String> = joined
+        .lines()
+        .filter_map(|line| line.split_once("for bin in "))
+        .flat_map(|(_, rest)| {
+            rest.split(';')
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected = roster.iter().map(|s| s.binary().to_owned()).collect();
+    drift.compare(DOCKERFILE, "binary (for bin in …)", &expected, &binaries);
+
+    let exposed: BTreeSet<u16> = joined
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("EXPOSE "))
+        .flat_map(|ports| {
+            ports
+                .split_whitespace()
+                .map(|port| port.parse().unwrap_or(0))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected = roster.iter().map(|s| s.port).collect();
+    drift.compare(DOCKERFILE, "port (EXPOSE)", &expected, &exposed);
+
+    for line in joined.lines() {
+        if let Some(command) = line.trim().strip_prefix("CMD ") {
+            let program = command.trim_matches(['[', ']', ' ']).split(',').next();
+            let program = program.unwrap_or_default().trim().trim_matches('"');
+            if !roster.iter().any(|s| s.binary() == program) {
+                drift.say(
+                    DOCKERFILE,
+                    format!("CMD runs {program}, which is no binary of the roster"),
+                );
+            }
+        }
+    }
+}
+
+/// The `name` of a manifest's `[package]`.
+fn package_name(manifest: &Path) -> String {
+    let text = fs::read_to_string(manifest).expect("read Cargo.toml");
+    text.lines()
+        .find_map(|line| {
+            let value = line.trim().strip_prefix("name")?.trim_start();
+            Some(value.strip_prefix('=')?.trim().trim_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| panic!("{} has no package name", manifest.display()))
+}
+
+fn assert_names(drift: &[String], expected: &[&str]) {
+    for needle in expected {
+        assert!(
+            drift.iter().any(|line| line.contains(needle)),
+            "no difference mentions {needle:?}: {drift:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_deployment_and_the_workspace_match_the_roster() {
+    let mut drift = deploy_drift(ALL, &DeployFiles::read());
+    drift.extend(workspace_drift(ALL, &repo_root()));
+    assert!(
+        drift.is_empty(),
+        "these differ from the roster in crates/fleet/src/lib.rs:\n  {}",
+        drift.join("\n  ")
+    );
+}
+
+#[test]
+fn a_port_changed_by_hand_in_the_compose_file_is_named() {
+    let mut files = DeployFiles::read();
+    files.compose = files.compose.replace("\"8084:8084\"", "\"8089:8084\"");
+    files.compose = files.compose.replace("PORT: \"8084\"", "PORT: \"8089\"");
+    let drift = deploy_drift(ALL, &files);
+    assert_eq!(drift.len(), 2, "{drift:#?}");
+    assert_names(
+        &drift,
+        &[COMPOSE, "user-points has PORT 8089, the roster says 8084"],
+    );
+    assert_names(&drift, &["user-points publishes [\"8089:8084\"]"]);
+}
+
+#[test]
+fn a_role_dropped_from_init_sql_is_named() {
+    let mut files = DeployFiles::read();
+    files.init_sql = files
+        .init_sql
+        .lines()
+        .filter(|line| !line.contains("\"dispatcher\""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let drift = deploy_drift(ALL, &files);
+    assert_names(
+        &drift,
+        &[
+            "role (CREATE ROLE) dispatcher is missing",
+            "schema (CREATE SCHEMA) dispatcher is missing",
+            "role (GRANT CONNECT) dispatcher is missing",
+        ],
+    );
+    assert!(drift.iter().all(|line| line.starts_with(INIT_SQL)));
+}
+
+#[test]
+fn a_password_that_differs_between_init_sql_and_compose_is_named() {
+    let mut files = DeployFiles::read();
+    files.init_sql = files.init_sql.replace("'cart_local_pw'", "'changed'");
+    let drift = deploy_drift(ALL, &files);
+    assert_eq!(
+        drift,
+        [format!(
+            "{COMPOSE}: cart's DATABASE_URL password differs from {INIT_SQL}'s"
+        )]
+    );
+}
+
+#[test]
+fn a_binary_missing_from_the_dockerfile_is_named() {
+    let mut files = DeployFiles::read();
+    files.dockerfile = files.dockerfile.replace(" dispatcher ", " ");
+    files.dockerfile = files.dockerfile.replace(" 8087 ", " ");
+    let drift = deploy_drift(ALL, &files);
+    assert_eq!(
+        drift,
+        [
+            format!("{DOCKERFILE}: binary (for bin in …) dispatcher is missing"),
+            format!("{DOCKERFILE}: port (EXPOSE) 8087 is missing"),
+        ]
+    );
+}
+
+#[test]
+fn a_compose_service_the_roster_lacks_is_named() {
+    let mut files = DeployFiles::read();
+    files.compose = files.compose.replace(
+        "\nvolumes:\n",
+        "\n  loyalty:\n    <<: *service\n    command: loyalty\n\nvolumes:\n",
+    );
+    let drift = deploy_drift(ALL, &files);
+    assert_eq!(
+        drift,
+        [format!(
+            "{COMPOSE}: service loyalty is not in the roster (crates/fleet)"
+        )]
+    );
+}
+
+#[test]
+fn a_service_added_to_the_roster_is_missing_everywhere_until_deployed() {
+    let webshop = Service {
+        name: "webshop",
+        port: 8080,
+        schema: "webshop",
+        produces: &[],
+    };
+    let roster: Vec<Service> = std::iter::once(webshop)
+        .chain(ALL.iter().copied())
+        .collect();
+    let mut drift = deploy_drift(&roster, &DeployFiles::read());
+    drift.extend(workspace_drift(&roster, &repo_root()));
+    assert_names(
+        &drift,
+        &[
+            "init.sql: role (CREATE ROLE) webshop is missing",
+            "docker-compose.yml: service webshop is missing",
+            "docker-compose.yml: user-points's environment lacks HEYBLUE_WEBSHOP_URL=http://webshop:8080",
+            "Dockerfile: binary (for bin in …) webshop is missing",
+            "Dockerfile: port (EXPOSE) 8080 is missing",
+            "services/*/Cargo.toml: service crate webshop is missing",
+            "migrations/: migrations folder webshop is missing",
+        ],
+    );
+    assert!(
+        drift
+            .iter()
+            .all(|line| line.contains("webshop") || line.contains("8080")),
+        "only the new service differs: {drift:#?}"
+    );
+}
