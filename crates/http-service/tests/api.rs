@@ -11,7 +11,10 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use http_service::{CommonRoutes, Json, OpenApi, Path, Problem, Query, ReadinessCheck};
+use http_service::{
+    routes, service_api, CommonRoutes, Json, OpenApiRouter, Page, PageRequest, Path, Problem,
+    Query, ReadinessCheck,
+};
 use prometheus::Registry;
 use reqwest::{header, StatusCode};
 use serde::Deserialize;
@@ -24,6 +27,11 @@ struct NewItem {
     quantity: u32,
 }
 
+#[utoipa::path(
+    post,
+    path = "/items",
+    responses((status = OK, description = "Created"), (status = UNPROCESSABLE_ENTITY))
+)]
 async fn create_item(Json(item): Json<NewItem>) -> Json<Value> {
     Json(json!({"name": item.name, "quantity": item.quantity}))
 }
@@ -43,6 +51,18 @@ struct Paging {
 
 async fn list_items(Query(paging): Query<Paging>) -> Json<Value> {
     Json(json!({"items": [], "limit": paging.limit}))
+}
+
+/// The numbers 5 down to 1, paged by the number itself.
+async fn numbers(page: PageRequest<u32>) -> Json<Page<u32>> {
+    let after = page.after().copied().unwrap_or(u32::MAX);
+    let rows = (1..=5u32)
+        .rev()
+        .filter(|n| *n < after)
+        .take(page.fetch_limit() as usize)
+        .map(|n| (n, n))
+        .collect();
+    Json(page.page(rows))
 }
 
 async fn explode() -> &'static str {
@@ -99,6 +119,7 @@ fn app(common: CommonRoutes) -> Router {
         .route("/items", post(create_item).get(list_items))
         .route("/items/{id}", get(get_item))
         .route("/echo", post(echo_text))
+        .route("/numbers", get(numbers))
         .route("/explode", get(explode))
         .route("/conflict", post(conflict))
         .route("/bare", get(bare_unauthorized))
@@ -107,12 +128,8 @@ fn app(common: CommonRoutes) -> Router {
 
 async fn start_with(checks: Vec<Arc<dyn ReadinessCheck>>) -> support::TestServer {
     let registry = Registry::new();
-    let openapi = OpenApi::new("test-service", "0.1.0").path(
-        axum::http::Method::POST,
-        "/items",
-        "Create an item",
-        &[(200, "Created"), (422, "Invalid item")],
-    );
+    let documented: OpenApiRouter = OpenApiRouter::new().routes(routes!(create_item));
+    let openapi = service_api(documented, "test-service", "0.1.0", &[]).into_openapi();
     let common = checks.into_iter().fold(
         CommonRoutes::new(registry.clone(), openapi),
         |routes, check| routes.readiness_check_arc(check),
@@ -387,6 +404,54 @@ async fn unparsable_query_answers_400_invalid_query() {
 }
 
 #[tokio::test]
+async fn bad_pagination_answers_422_invalid_pagination_and_a_cursor_pages_on() {
+    let server = start().await;
+    for query in [
+        "limit=0",
+        "limit=201",
+        "limit=abc",
+        "cursor=forged",
+        "limit=5&cursor=MTI",
+    ] {
+        let response = support::client()
+            .get(server.url(&format!("/numbers?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
+        assert_eq!(
+            problem(response).await["code"],
+            "invalid_pagination",
+            "{query}"
+        );
+    }
+
+    let first: Value = support::client()
+        .get(server.url("/numbers?limit=2"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["items"], json!([5, 4]));
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest: Value = support::client()
+        .get(server.url(&format!("/numbers?cursor={cursor}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest, json!({"items": [3, 2, 1], "next_cursor": null}));
+}
+
+#[tokio::test]
 async fn healthz_answers_ok() {
     let server = start().await;
     let response = support::client()
@@ -487,7 +552,22 @@ async fn openapi_document_is_3_1_and_lists_operational_and_service_paths() {
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/items"] {
         assert!(doc["paths"][path].is_object(), "missing {path}");
     }
+    assert_eq!(doc["info"]["title"], "test-service");
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["bearerFormat"],
+        "JWT"
+    );
+    // Operational endpoints need no token; the service's do.
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([{}]));
+    assert!(doc["paths"]["/items"]["post"].get("security").is_none());
+    assert_eq!(doc["security"], json!([{"bearer": []}]));
+    let not_ready = &doc["paths"]["/readyz"]["get"]["responses"]["503"];
+    assert_eq!(
+        not_ready["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+    assert_eq!(not_ready["x-problem-codes"], json!(["not_ready"]));
 }
 
 #[tokio::test]

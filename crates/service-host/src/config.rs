@@ -2,7 +2,11 @@
 //! variable.
 
 use http_service::config::{env_or, env_parsed, env_required, AuthConfig, ConfigError, HttpConfig};
+use std::sync::Arc;
+
+use job_queue::{Clock, SystemClock};
 use secrecy::SecretString;
+use service_client::{ClientCredentials, TokenSource};
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -26,9 +30,28 @@ pub struct HostConfig {
     /// The default suits the embedded broker, which always waits it out;
     /// on Apache Kafka a few hundred milliseconds costs no latency.
     pub kafka_fetch_wait_ms: u32,
+    /// The time every deadline, expiry and periodic task of the service
+    /// reads; tests replace it with a `job_queue::ManualClock`.
+    pub clock: Arc<dyn Clock>,
+    /// `HEYBLUE_OAUTH_TOKEN_URL`, `_CLIENT_ID`, `_CLIENT_SECRET`: where this
+    /// service gets its tokens for calling others. Unset: it mints them with
+    /// the HS256 secret it verifies tokens with.
+    pub oauth_client: Option<ClientCredentials>,
 }
 
 impl HostConfig {
+    /// Where this service's tokens for calling other services come from:
+    /// the identity provider when one is configured, else the HS256 secret.
+    pub fn service_tokens(&self, service: &str) -> Result<TokenSource, ConfigError> {
+        match (&self.oauth_client, &self.auth.jwt_secret) {
+            (Some(client), _) => TokenSource::client_credentials(client.clone()),
+            (None, Some(secret)) => Ok(TokenSource::hs256(secret.clone(), service)),
+            (None, None) => Err(ConfigError::Missing {
+                name: "HEYBLUE_OAUTH_TOKEN_URL or HEYBLUE_JWT_SECRET".to_owned(),
+            }),
+        }
+    }
+
     pub fn from_env(spec: &ServiceSpec) -> Result<Self, ConfigError> {
         let auth = AuthConfig::from_env()?;
         Ok(HostConfig {
@@ -44,6 +67,8 @@ impl HostConfig {
                 "HEYBLUE_KAFKA_FETCH_WAIT_MS",
                 messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS,
             )?,
+            clock: Arc::new(SystemClock),
+            oauth_client: ClientCredentials::from_env()?,
         })
     }
 
@@ -60,6 +85,8 @@ impl HostConfig {
             kafka_replication: 1,
             consumer_group: None,
             kafka_fetch_wait_ms: messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS,
+            clock: Arc::new(SystemClock),
+            oauth_client: None,
         }
     }
 }

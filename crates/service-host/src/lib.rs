@@ -4,31 +4,37 @@
 //! and stops them in the right order.
 //!
 //! A service's `build(config, settings)` calls [`Host::start`], registers its
-//! handlers on [`Host::consumer`], hands its router to [`Host::serve`] and
-//! returns the [`App`]; its `main` is [`run_main`]. `settings` is the
-//! service's own [`ServiceSettings`] type, read from the environment by
-//! `run_main` and built by hand in tests. Tests build the same `App` on port 0.
+//! handlers on [`Host::consumer`], hands its documented router (an
+//! `OpenApiRouter`) to [`Host::serve`] and returns the [`App`]; its `main` is
+//! [`run_main`]. `settings` is the service's own [`ServiceSettings`] type,
+//! read from the environment by `run_main` and built by hand in tests. Tests
+//! build the same `App` on port 0.
 
 mod config;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use axum::Router;
 use http_service::auth::Authenticator;
 use http_service::idempotency::{self, Idempotency};
-use http_service::server::{CommonRoutes, OpenApi, ReadinessCheck};
+use http_service::server::{CommonRoutes, ReadinessCheck};
+use http_service::OpenApiRouter;
+use job_queue::{Clock, JobConfig, JobContext, JobMetrics, JobRunner, Periodic};
 use messaging::kafka::BrokerProbe;
 use messaging::{
     ConsumerConfig, ConsumerReadiness, ConsumerRunner, MessagingMetrics, Relay, RelayConfig,
 };
 use prometheus::Registry;
+use reqwest::Url;
 use secrecy::ExposeSecret;
+use service_client::{ServiceClient, TokenSource};
 use shared_events::Topic;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
+use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +58,7 @@ pub struct ServiceSpec {
 pub struct ServiceState {
     pub pool: PgPool,
     pub auth: Authenticator,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl ServiceState {
@@ -75,7 +82,10 @@ pub struct Host {
     pub pool: PgPool,
     pub registry: Registry,
     pub metrics: MessagingMetrics,
+    pub job_metrics: JobMetrics,
     pub auth: Authenticator,
+    /// Shared by every peer client, so one token serves all of them.
+    tokens: Option<TokenSource>,
 }
 
 impl Host {
@@ -106,18 +116,25 @@ impl Host {
         idempotency::install(&pool)
             .await
             .context("failed to install the idempotency key table")?;
+        job_queue::install(&pool)
+            .await
+            .context("failed to install the job queue tables")?;
         let registry = Registry::new();
         let metrics = MessagingMetrics::register(&registry)
             .context("failed to register messaging metrics")?;
+        let job_metrics =
+            JobMetrics::register(&registry).context("failed to register job metrics")?;
         let auth =
             Authenticator::new(config.auth.clone()).context("invalid authentication settings")?;
         Ok(Host {
             spec,
-            config,
             pool,
             registry,
             metrics,
+            job_metrics,
             auth,
+            tokens: config.service_tokens(spec.name).ok(),
+            config,
         })
     }
 
@@ -125,7 +142,34 @@ impl Host {
         ServiceState {
             pool: self.pool.clone(),
             auth: self.auth.clone(),
+            clock: self.config.clock.clone(),
         }
+    }
+
+    /// A client for calling the peer service `peer` at `base_url` with this
+    /// service's tokens; peers that are down, slow or failing become
+    /// `503 dependency_unavailable` (see `service_client`).
+    pub fn client(&self, peer: &str, base_url: &Url) -> anyhow::Result<ServiceClient> {
+        let tokens = match &self.tokens {
+            Some(tokens) => tokens.clone(),
+            None => self.config.service_tokens(self.spec.name)?,
+        };
+        Ok(ServiceClient::new(peer, base_url.clone(), tokens)?)
+    }
+
+    /// A job runner on this service's schema and clock, which already
+    /// prunes expired idempotency keys; register the service's job handlers
+    /// and periodic tasks on it and pass it to [`Host::serve`].
+    pub fn jobs(&self) -> JobRunner {
+        let config = JobConfig {
+            // Inside the service's whole shutdown deadline, with time left
+            // for the relay to flush what the jobs wrote.
+            shutdown_grace: Duration::from_secs(10),
+            ..JobConfig::default()
+        };
+        JobRunner::new(self.pool.clone(), config, self.job_metrics.clone())
+            .with_clock(self.config.clock.clone())
+            .every(PruneIdempotencyKeys)
     }
 
     /// A consumer runner in this service's consumer group; register handlers
@@ -141,14 +185,16 @@ impl Host {
         ConsumerRunner::new(config, self.pool.clone(), self.metrics.clone())
     }
 
-    /// Binds the HTTP port and assembles the running parts.
+    /// Binds the HTTP port and assembles the running parts. `routes` is the
+    /// service's documented router; `/openapi.json` serves its document.
     pub async fn serve(
         self,
-        routes: Router,
-        openapi: OpenApi,
+        routes: OpenApiRouter,
         consumer: ConsumerRunner,
+        jobs: JobRunner,
     ) -> anyhow::Result<App> {
         consumer.check()?;
+        let (routes, openapi) = routes.split_for_parts();
         let mut topics: Vec<Topic> = self.spec.produces.to_vec();
         topics.extend(consumer.topics());
         messaging::kafka::ensure_topics(
@@ -187,6 +233,7 @@ impl Host {
             router,
             relay,
             consumer,
+            jobs,
             pool: self.pool,
             shutdown: CancellationToken::new(),
         })
@@ -198,9 +245,10 @@ pub struct App {
     name: &'static str,
     port: u16,
     listener: TcpListener,
-    router: Router,
+    router: axum::Router,
     relay: Relay,
     consumer: ConsumerRunner,
+    jobs: JobRunner,
     pool: PgPool,
     shutdown: CancellationToken,
 }
@@ -220,8 +268,8 @@ impl App {
     }
 
     /// Serves until the shutdown token is cancelled. Then it stops taking
-    /// requests and messages, lets in-flight handlers finish, and only then
-    /// flushes the outbox, so events those handlers wrote still go out.
+    /// requests, messages and jobs, lets in-flight handlers and jobs finish,
+    /// and only then flushes the outbox, so events they wrote still go out.
     pub async fn run(self) -> anyhow::Result<()> {
         let App {
             name,
@@ -229,6 +277,7 @@ impl App {
             router,
             relay,
             consumer,
+            jobs,
             pool,
             shutdown,
             ..
@@ -249,33 +298,53 @@ impl App {
                 consumed
             }
         });
-        tokio::spawn(prune_idempotency_keys(pool.clone(), shutdown.clone()));
+        let jobs_task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                let ran = jobs.run(shutdown.clone()).await;
+                if let Err(error) = &ran {
+                    tracing::error!(error = ?error, "job runner failed; stopping the service");
+                    shutdown.cancel();
+                }
+                ran
+            }
+        });
         tracing::info!(service = name, port = self.port, "listening");
         let served = http_service::server::serve(listener, router, shutdown.clone()).await;
         shutdown.cancel();
         let consumed = consumer_task.await.context("consumer task panicked")?;
+        let jobs_ran = jobs_task.await.context("job runner panicked")?;
         relay_stop.cancel();
         relay_task.await.context("relay task panicked")?;
         pool.close().await;
         tracing::info!(service = name, "stopped");
         served.context("HTTP server failed")?;
-        consumed
+        consumed?;
+        jobs_ran
     }
 }
 
-/// Forgets `Idempotency-Key`s past their retention, hourly.
-async fn prune_idempotency_keys(pool: PgPool, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            () = shutdown.cancelled() => return,
+/// Forgets `Idempotency-Key`s past their retention, hourly, on one replica.
+struct PruneIdempotencyKeys;
+
+#[async_trait]
+impl Periodic for PruneIdempotencyKeys {
+    fn name(&self) -> &'static str {
+        "service_host.prune_idempotency_keys"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    async fn tick(&self, ctx: &JobContext, _now: OffsetDateTime) -> anyhow::Result<()> {
+        let pruned = idempotency::prune(&ctx.pool, idempotency::RETENTION)
+            .await
+            .context("failed to prune idempotency keys")?;
+        if pruned > 0 {
+            tracing::info!(pruned, "pruned expired idempotency keys");
         }
-        match idempotency::prune(&pool, idempotency::RETENTION).await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned expired idempotency keys"),
-            Err(error) => tracing::warn!(error = %error, "failed to prune idempotency keys"),
-        }
+        Ok(())
     }
 }
 

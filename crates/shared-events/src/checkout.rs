@@ -45,7 +45,8 @@ pub struct OrderSubmitted {
     pub customer_id: Uuid,
     /// Absent when the customer's token carries no email.
     pub customer_email: Option<String>,
-    pub reservation_id: Uuid,
+    /// Null when the checkout redeemed no points and so reserved none.
+    pub reservation_id: Option<Uuid>,
     pub currency: String,
     pub lines: Vec<Line>,
     pub subtotal_minor: i64,
@@ -68,5 +69,19 @@ mod tests {
         crate::testing::assert_family_is_consistent::<CheckoutEvent>(&[include_str!(
             "../tests/fixtures/checkout/order_submitted.json"
         )]);
+    }
+
+    #[test]
+    fn an_order_paid_entirely_with_points_or_without_any_has_null_references() {
+        let mut value: serde_json::Value = serde_json::from_str(include_str!(
+            "../tests/fixtures/checkout/order_submitted.json"
+        ))
+        .expect("fixture is JSON");
+        value["reservation_id"] = serde_json::Value::Null;
+        value["payment"] = serde_json::Value::Null;
+        let CheckoutEvent::OrderSubmitted(submitted) =
+            serde_json::from_value::<CheckoutEvent>(value).expect("decodes");
+        assert_eq!(submitted.reservation_id, None);
+        assert_eq!(submitted.payment, None);
     }
 }

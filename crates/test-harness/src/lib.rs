@@ -14,6 +14,8 @@
 //! - [`api::Api`]: a service's HTTP API called as a user of some role;
 //!   [`events`]: publishing and reading envelopes; [`eventually`]: waiting
 //!   for a condition.
+//! - [`IdentityProvider`]: a local OpenID Connect provider (JWKS, client
+//!   credentials, authorization code with PKCE) for tests of RS256 auth.
 //!
 //! `#[tokio::test]` gives every test its own runtime, and a sqlx pool must not
 //! outlive the runtime it was made on, so the statics hold only URLs and
@@ -21,10 +23,12 @@
 
 pub mod api;
 pub mod events;
+pub mod idp;
 mod service;
 
 pub use api::{Answer, Api};
-pub use service::{token, TestService, JWT_SECRET};
+pub use idp::{IdentityProvider, IdpUser};
+pub use service::{offline_state, token, TestService, JWT_SECRET};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -96,6 +100,22 @@ pub fn broker() -> &'static EmbeddedBroker {
             Err(error) => panic!("no embedded Kafka broker for tests: {error:#}"),
         }
     })
+}
+
+/// An embedded broker of the caller's own, with the fleet's topics: for a
+/// test whose services consume the fleet's topics, where another test's
+/// events on a shared broker would reach them too.
+///
+/// # Panics
+/// When the broker cannot start.
+pub fn own_broker() -> EmbeddedBroker {
+    match EmbeddedBroker::start(1).and_then(|broker| {
+        broker.create_topics(&shared_events::Topic::ALL, 3)?;
+        Ok(broker)
+    }) {
+        Ok(broker) => broker,
+        Err(error) => panic!("no embedded Kafka broker for the test: {error:#}"),
+    }
 }
 
 /// `<prefix>-<32 hex digits>`: a topic, consumer group or other name that no

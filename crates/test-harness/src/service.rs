@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use http_service::auth::{mint_hs256, Claims, Role};
-use service_host::{App, HostConfig, ServiceSettings, ServiceSpec};
+use service_host::{App, HostConfig, ServiceSettings, ServiceSpec, ServiceState};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -149,5 +149,20 @@ impl Drop for TestService {
         if let Some(task) = self.task.take() {
             task.abort();
         }
+    }
+}
+
+/// A service state whose pool never connects: enough to build a service's
+/// router and check it against its document, which runs no handler.
+///
+/// # Panics
+/// Never in practice: a lazy pool needs only a well-formed URL.
+pub fn offline_state() -> ServiceState {
+    ServiceState {
+        pool: sqlx::PgPool::connect_lazy("postgres://offline.invalid/none")
+            .expect("a lazy pool needs only a URL"),
+        auth: http_service::Authenticator::new(http_service::AuthConfig::hs256(JWT_SECRET))
+            .expect("HS256 settings"),
+        clock: std::sync::Arc::new(job_queue::SystemClock),
     }
 }

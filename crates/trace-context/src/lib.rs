@@ -6,6 +6,10 @@
 //! stamps every event it writes with a child of the current context
 //! ([`TraceParent::current_or_new`]), so the trace id follows the work across
 //! services. Work outside any context starts a new trace.
+//!
+//! Next to it lives the request id ([`RequestId`]): the `x-request-id` of the
+//! HTTP request being handled, which calls to other services pass on so that
+//! one id finds a request's log lines in every service it touched.
 
 use std::fmt;
 
@@ -13,6 +17,7 @@ use rand::Rng;
 
 tokio::task_local! {
     static CURRENT: TraceParent;
+    static REQUEST_ID: RequestId;
 }
 
 /// `00-<trace id>-<parent span id>-<flags>`.
@@ -91,6 +96,36 @@ impl fmt::Display for TraceParent {
     }
 }
 
+/// The id of the HTTP request being handled (its `x-request-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    pub fn new(id: impl Into<String>) -> Self {
+        RequestId(id.into())
+    }
+
+    /// The id of the request the caller handles, if it runs inside one.
+    pub fn current() -> Option<Self> {
+        REQUEST_ID.try_with(Clone::clone).ok()
+    }
+
+    /// Runs `future` with `self` as the current request id.
+    pub async fn scope<F: std::future::Future>(self, future: F) -> F::Output {
+        REQUEST_ID.scope(self, future).await
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +152,13 @@ mod tests {
         assert_eq!(outgoing.trace_id, incoming.trace_id);
         assert_ne!(outgoing.span_id, incoming.span_id);
         assert_ne!(TraceParent::current_or_new().trace_id, incoming.trace_id);
+    }
+
+    #[tokio::test]
+    async fn the_request_id_is_known_inside_its_scope_only() {
+        let id = RequestId::new("req-1");
+        let inside = id.clone().scope(async { RequestId::current() }).await;
+        assert_eq!(inside, Some(id));
+        assert_eq!(RequestId::current(), None);
     }
 }

@@ -29,5 +29,6 @@ pub async fn build(config: HostConfig, settings: CatalogSettings) -> anyhow::Res
     tracing::info!(currency = %settings.shop_currency.0, "the shop sells in this currency");
     let consumer = host.consumer().on(events::OrderHandler);
     let routes = http::router(host.state());
-    host.serve(routes, http::openapi(), consumer).await
+    let jobs = host.jobs();
+    host.serve(routes, consumer, jobs).await
 }

@@ -20,5 +20,6 @@ pub async fn build(config: HostConfig, _settings: ()) -> anyhow::Result<App> {
     let host = Host::start(&SPEC, config).await?;
     let consumer = host.consumer();
     let routes = http::router(host.state());
-    host.serve(routes, http::openapi(), consumer).await
+    let jobs = host.jobs();
+    host.serve(routes, consumer, jobs).await
 }

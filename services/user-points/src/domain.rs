@@ -1,6 +1,5 @@
 //! The ledger's rules and types, free of HTTP and SQL.
 
-use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -8,17 +7,36 @@ use uuid::Uuid;
 pub const MAX_AWARD_POINTS: i64 = 100_000_000;
 const MAX_REASON_CHARS: usize = 500;
 
+/// Why a number of points was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PointsError {
+    #[error("points must be at least 1, not {0}")]
+    TooFew(i64),
+    #[error("points must be at most {max}, not {points}")]
+    TooMany { points: i64, max: i64 },
+}
+
+/// Why an award was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AwardError {
+    #[error(transparent)]
+    Points(#[from] PointsError),
+    #[error("reason must not be empty")]
+    EmptyReason,
+    #[error("reason must be at most {max} characters")]
+    ReasonTooLong { max: usize },
+}
+
 /// A positive number of points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Points(i64);
 
 impl Points {
-    pub fn new(points: i64, max: i64) -> Result<Self, String> {
+    pub fn new(points: i64, max: i64) -> Result<Self, PointsError> {
         if points < 1 {
-            Err(format!("points must be at least 1, not {points}"))
+            Err(PointsError::TooFew(points))
         } else if points > max {
-            Err(format!("points must be at most {max}, not {points}"))
+            Err(PointsError::TooMany { points, max })
         } else {
             Ok(Points(points))
         }
@@ -46,16 +64,16 @@ impl NewAward {
         points: i64,
         reason: &str,
         connection_id: Option<Uuid>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AwardError> {
         let points = Points::new(points, MAX_AWARD_POINTS)?;
         let reason = reason.trim();
         if reason.is_empty() {
-            return Err("reason must not be empty".to_owned());
+            return Err(AwardError::EmptyReason);
         }
         if reason.chars().count() > MAX_REASON_CHARS {
-            return Err(format!(
-                "reason must be at most {MAX_REASON_CHARS} characters"
-            ));
+            return Err(AwardError::ReasonTooLong {
+                max: MAX_REASON_CHARS,
+            });
         }
         Ok(NewAward {
             award_id,
@@ -68,13 +86,12 @@ impl NewAward {
 }
 
 /// A credited award as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Award {
     pub award_id: Uuid,
     pub user_id: Uuid,
     pub points: i64,
     pub reason: String,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -99,7 +116,7 @@ pub enum AwardOutcome {
 }
 
 /// A user's points, as `GET /v1/points/balance` shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Balance {
     pub user_id: Uuid,
     pub available: i64,
@@ -110,9 +127,8 @@ pub struct Balance {
     pub lifetime_spent: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
-#[serde(rename_all = "snake_case")]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
+/// Why a ledger entry changed the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
     Awarded,
     Reserved,
@@ -123,14 +139,14 @@ pub enum EntryKind {
     Received,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One change to an account, as the ledger explains it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerEntry {
     pub id: Uuid,
     pub kind: EntryKind,
     pub points: i64,
     pub order_id: Option<Uuid>,
     pub reference: Option<String>,
-    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -141,10 +157,29 @@ mod tests {
     #[test]
     fn an_award_needs_positive_bounded_points_and_a_reason() {
         let id = Uuid::new_v4();
-        assert!(NewAward::new(id, id, 0, "x", None).is_err());
-        assert!(NewAward::new(id, id, -5, "x", None).is_err());
-        assert!(NewAward::new(id, id, MAX_AWARD_POINTS + 1, "x", None).is_err());
-        assert!(NewAward::new(id, id, 10, "   ", None).is_err());
+        assert_eq!(
+            NewAward::new(id, id, 0, "x", None),
+            Err(AwardError::Points(PointsError::TooFew(0)))
+        );
+        assert_eq!(
+            NewAward::new(id, id, -5, "x", None),
+            Err(AwardError::Points(PointsError::TooFew(-5)))
+        );
+        assert_eq!(
+            NewAward::new(id, id, MAX_AWARD_POINTS + 1, "x", None),
+            Err(AwardError::Points(PointsError::TooMany {
+                points: MAX_AWARD_POINTS + 1,
+                max: MAX_AWARD_POINTS
+            }))
+        );
+        assert_eq!(
+            NewAward::new(id, id, 10, "   ", None),
+            Err(AwardError::EmptyReason)
+        );
+        assert_eq!(
+            NewAward::new(id, id, 10, &"r".repeat(501), None),
+            Err(AwardError::ReasonTooLong { max: 500 })
+        );
         let award = NewAward::new(id, id, 10, " helped ", None).expect("valid award");
         assert_eq!(award.reason, "helped");
         assert_eq!(award.points.get(), 10);

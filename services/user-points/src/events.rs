@@ -29,11 +29,10 @@ impl Handler<ConnectionEvent> for AwardHandler {
             &awarded.reason,
             Some(awarded.connection_id),
         )
-        .map_err(|reason| {
-            HandlerError::permanent(anyhow::anyhow!(
-                "invalid award {}: {reason}",
-                awarded.award_id
-            ))
+        .map_err(|error| {
+            HandlerError::permanent(
+                anyhow::Error::new(error).context(format!("invalid award {}", awarded.award_id)),
+            )
         })?;
         match store::credit_award(conn, &award).await? {
             AwardOutcome::Credited(_) => Ok(()),

@@ -105,7 +105,7 @@ async fn append_entry(
     )
     .bind(Uuid::now_v7())
     .bind(user_id)
-    .bind(kind)
+    .bind(kind_to_row(kind))
     .bind(points)
     .bind(order_id)
     .bind(reference)
@@ -142,14 +142,15 @@ pub async fn balance(conn: &mut PgConnection, user_id: Uuid) -> Result<Balance, 
     })
 }
 
-/// One page of the user's ledger, newest first, and the cursor of the next.
+/// Up to `limit` of the user's ledger entries before `before_seq`, newest
+/// first, each with its `seq` (the key the ledger pages by).
 #[tracing::instrument(skip(conn))]
 pub async fn ledger_page(
     conn: &mut PgConnection,
     user_id: Uuid,
     before_seq: Option<i64>,
     limit: i64,
-) -> Result<(Vec<LedgerEntry>, Option<i64>), sqlx::Error> {
+) -> Result<Vec<(i64, LedgerEntry)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT seq, id, kind, points, order_id, reference, created_at FROM ledger_entries
          WHERE user_id = $1 AND ($2::BIGINT IS NULL OR seq < $2)
@@ -157,22 +158,53 @@ pub async fn ledger_page(
     )
     .bind(user_id)
     .bind(before_seq)
-    .bind(limit + 1)
+    .bind(limit)
     .fetch_all(conn)
     .await?;
-    let more = rows.len() as i64 > limit;
-    let mut entries = Vec::with_capacity(rows.len());
-    let mut last_seq = None;
-    for row in rows.into_iter().take(limit as usize) {
-        last_seq = Some(row.get::<i64, _>("seq"));
-        entries.push(LedgerEntry {
-            id: row.get("id"),
-            kind: row.get("kind"),
-            points: row.get("points"),
-            order_id: row.get("order_id"),
-            reference: row.get("reference"),
-            created_at: row.get("created_at"),
-        });
+    rows.into_iter()
+        .map(|row| {
+            let kind: String = row.get("kind");
+            Ok((
+                row.get("seq"),
+                LedgerEntry {
+                    id: row.get("id"),
+                    kind: kind_from_row(&kind)?,
+                    points: row.get("points"),
+                    order_id: row.get("order_id"),
+                    reference: row.get("reference"),
+                    created_at: row.get("created_at"),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The `kind` column's spelling of each entry kind; its CHECK lists the same.
+fn kind_to_row(kind: EntryKind) -> &'static str {
+    match kind {
+        EntryKind::Awarded => "awarded",
+        EntryKind::Reserved => "reserved",
+        EntryKind::Released => "released",
+        EntryKind::Spent => "spent",
+        EntryKind::Refunded => "refunded",
+        EntryKind::Donated => "donated",
+        EntryKind::Received => "received",
     }
-    Ok((entries, if more { last_seq } else { None }))
+}
+
+fn kind_from_row(kind: &str) -> Result<EntryKind, sqlx::Error> {
+    Ok(match kind {
+        "awarded" => EntryKind::Awarded,
+        "reserved" => EntryKind::Reserved,
+        "released" => EntryKind::Released,
+        "spent" => EntryKind::Spent,
+        "refunded" => EntryKind::Refunded,
+        "donated" => EntryKind::Donated,
+        "received" => EntryKind::Received,
+        other => {
+            return Err(sqlx::Error::Decode(
+                format!("unknown ledger entry kind {other:?}").into(),
+            ))
+        }
+    })
 }

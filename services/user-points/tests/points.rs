@@ -21,12 +21,16 @@ struct Fixture {
 
 async fn start() -> Fixture {
     let db = test_harness::fresh_database(&["points"]).await;
+    start_on(&db).await
+}
+
+async fn start_on(db: &test_harness::TestDatabase) -> Fixture {
     let broker = EmbeddedBroker::start(1).expect("start broker");
     broker.create_topics(&Topic::ALL, 3).expect("create topics");
     let service = TestService::start(
         &user_points::SPEC,
         user_points::build,
-        &db,
+        db,
         broker.bootstrap_servers(),
     )
     .await;
@@ -336,15 +340,110 @@ async fn the_balance_needs_a_valid_token_and_shows_only_the_callers_points() {
         .await
         .expect("request");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
 
-    let response = fixture
-        .http
-        .get(fixture.service.url("/v1/points/ledger?limit=500"))
-        .bearer_auth(token(rich, Role::Civilian))
-        .send()
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_pages_newest_first_and_refuses_bad_pagination() {
+    let fixture = start().await;
+    let user = Uuid::new_v4();
+    for points in [1, 2, 3] {
+        let (status, _) = fixture
+            .award(
+                Role::Admin,
+                &json!({"award_id": Uuid::new_v4(), "user_id": user, "points": points, "reason": "x"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let ledger = |query: String| {
+        let request = fixture
+            .http
+            .get(fixture.service.url(&format!("/v1/points/ledger?{query}")))
+            .bearer_auth(token(user, Role::Civilian));
+        async move {
+            let response = request.send().await.expect("ledger request");
+            let status = response.status();
+            (status, response.json::<Value>().await.expect("ledger body"))
+        }
+    };
+
+    let (status, first) = ledger("limit=2".to_owned()).await;
+    assert_eq!(status, StatusCode::OK);
+    let points: Vec<_> = first["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| e["points"].clone())
+        .collect();
+    assert_eq!(points, [json!(3), json!(2)]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let (_, rest) = ledger(format!("limit=2&cursor={cursor}")).await;
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(rest["items"][0]["points"], 1);
+    assert_eq!(rest["next_cursor"], Value::Null);
+
+    for query in [
+        "limit=0",
+        "limit=201",
+        "limit=500",
+        "limit=abc",
+        "cursor=2",
+        "cursor=not-ours",
+    ] {
+        let (status, problem) = ledger(query.to_owned()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(problem["code"], "invalid_pagination", "{query}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overdrawn_account_is_409_insufficient_points_and_other_database_errors_500() {
+    use axum::response::IntoResponse;
+    use user_points::http::ApiError;
+
+    let db = test_harness::fresh_database(&["points"]).await;
+    let fixture = start_on(&db).await;
+    let user = Uuid::new_v4();
+    let (status, _) = fixture
+        .award(
+            Role::Admin,
+            &json!({"award_id": Uuid::new_v4(), "user_id": user, "points": 10, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Spending more than is available breaks the named CHECK constraint in
+    // PostgreSQL itself; the error table maps it to the client error.
+    let pool = sqlx::PgPool::connect(db.url("points"))
         .await
-        .expect("request");
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        .expect("connect");
+    let overdraw = sqlx::query(
+        "UPDATE accounts SET available = available - 11, spent = spent + 11 WHERE user_id = $1",
+    )
+    .bind(user)
+    .execute(&pool)
+    .await
+    .expect_err("the constraint refuses a negative balance");
+    let response = ApiError::from(overdraw).into_response();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let problem: Value = serde_json::from_slice(&body).expect("problem");
+    assert_eq!(problem["code"], "insufficient_points");
+
+    let broken = sqlx::query("UPDATE accounts SET reserved = -1 WHERE user_id = $1")
+        .bind(user)
+        .execute(&pool)
+        .await
+        .expect_err("another constraint");
+    let response = ApiError::from(broken).into_response();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        fixture.balance(user).await["available"],
+        10,
+        "nothing changed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,13 @@
 //! Running a service's router: the middleware stack every service shares
 //! ([`layered`]), the operational endpoints ([`CommonRoutes`]), the OpenAPI
-//! document builder, and serving with graceful shutdown.
+//! document generated from the handlers, and serving with graceful shutdown.
 //!
 //! A service wires them as:
 //!
 //! ```ignore
-//! let router = Router::new()
-//!     .merge(http::carts::router())
-//!     .merge(CommonRoutes::new(registry.clone(), openapi).readiness_check(db).router())
-//!     .with_state(state);
+//! let (routes, openapi) = http::router(state).split_for_parts();
+//! let router = routes
+//!     .merge(CommonRoutes::new(registry.clone(), openapi).readiness_check(db).router());
 //! let app = layered(router, &config.http, &registry);
 //! serve(listener, app, shutdown).await?;
 //! ```
@@ -37,10 +36,13 @@ use tower_http::{
     sensitive_headers::SetSensitiveRequestHeadersLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
-use trace_context::TraceParent;
+use trace_context::{RequestId, TraceParent};
 use tracing::Level;
 
-pub use openapi::{OpenApi, Operation};
+pub use openapi::{
+    complete, document_problems, documented_operations, service_api, BEARER_SCHEME,
+    PROBLEM_CODES_EXTENSION,
+};
 pub use routes::{CommonRoutes, ReadinessCheck, READINESS_TIMEOUT};
 
 use crate::{
@@ -175,7 +177,8 @@ fn request_span(request: &Request) -> tracing::Span {
 
 /// Runs the request in the trace context its `traceparent` header names (a
 /// new span of that trace), or in a new trace: events the handler writes to
-/// an outbox carry it on.
+/// an outbox carry it on. Its request id is made current too, for calls the
+/// handler makes to other services.
 async fn in_trace_context(request: Request, next: middleware::Next) -> Response {
     let context = request
         .headers()
@@ -185,7 +188,16 @@ async fn in_trace_context(request: Request, next: middleware::Next) -> Response 
         .map(|parent| parent.child())
         .unwrap_or_else(TraceParent::new_root);
     tracing::Span::current().record("trace_id", context.trace_id_hex());
-    context.scope(next.run(request)).await
+    // Set by the request-id layer outside this one, so always present.
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(RequestId::new);
+    match request_id {
+        Some(id) => context.scope(id.scope(next.run(request))).await,
+        None => context.scope(next.run(request)).await,
+    }
 }
 
 /// Gives every error response a problem+json body. Responses that already

@@ -1,280 +1,266 @@
-//! A small OpenAPI 3.1 document builder. Every document already describes
-//! the operational endpoints, the bearer security scheme and the Problem
-//! schema; services add their own paths.
+//! The OpenAPI 3.1 document, generated from the code: handlers carry
+//! `#[utoipa::path]`, request and response types derive `ToSchema` /
+//! `IntoParams`, and services register them with [`OpenApiRouter`] and
+//! [`routes!`](crate::server::routes), so a route and its documentation are
+//! declared together.
 //!
-//! It is deliberately a builder of plain JSON rather than a derive-based
-//! generator: the documents stay short, and the service's request types do
-//! not need extra derives.
+//! What is the same in every document is added here: the bearer JWT scheme
+//! (required unless an operation says `security(())`), the `Problem` schema,
+//! and on each 4xx/5xx response the problem+json body and the stable codes it
+//! can carry, taken from the service's error table and the shared edge's.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use axum::http::Method;
-use serde_json::{json, Map, Value};
+use utoipa::{
+    openapi::{
+        content::Content,
+        extensions::Extensions,
+        path::{Operation, PathItem},
+        schema::{ObjectBuilder, Schema, Type},
+        security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
+        Components, Info, OpenApi, RefOr,
+    },
+    PartialSchema, ToSchema,
+};
+use utoipa_axum::router::OpenApiRouter;
 
-/// One operation under a path.
-#[derive(Debug, Clone)]
-pub struct Operation {
-    summary: String,
-    public: bool,
-    request_body: Option<Value>,
-    responses: BTreeMap<u16, Value>,
+use crate::error::{ProblemCode, EDGE_CODES};
+use crate::problem::{Problem, PROBLEM_CONTENT_TYPE};
+
+/// The name of the security scheme every document declares.
+pub const BEARER_SCHEME: &str = "bearer";
+
+/// The extension that lists, on an error response, the `code`s it can carry.
+pub const PROBLEM_CODES_EXTENSION: &str = "x-problem-codes";
+
+/// Finishes a service's documented router: the document's title and
+/// version, and the problem codes of each error response from `codes` (the
+/// service's `ErrorTable::CODES`) and the shared edge's.
+///
+/// ```ignore
+/// pub fn router(state: ServiceState) -> OpenApiRouter {
+///     let routes = OpenApiRouter::new().merge(balance::router()).with_state(state);
+///     service_api(routes, "user-points", env!("CARGO_PKG_VERSION"), ApiError::CODES)
+/// }
+/// ```
+pub fn service_api<S>(
+    mut router: OpenApiRouter<S>,
+    title: &str,
+    version: &str,
+    codes: &[ProblemCode],
+) -> OpenApiRouter<S>
+where
+    S: Send + Sync + Clone + 'static,
+{
+    let doc = router.get_openapi_mut();
+    doc.info = Info::new(title, version);
+    document_problems(doc, codes);
+    router
 }
 
-impl Operation {
-    pub fn new(summary: impl Into<String>) -> Self {
-        Self {
-            summary: summary.into(),
-            public: false,
-            request_body: None,
-            responses: BTreeMap::new(),
-        }
-    }
-
-    /// Marks the operation as callable without a token.
-    pub fn public(mut self) -> Self {
-        self.public = true;
-        self
-    }
-
-    /// A JSON request body described by `schema` (e.g. a `$ref`).
-    pub fn request_body(mut self, schema: Value) -> Self {
-        self.request_body = Some(schema);
-        self
-    }
-
-    /// A response without a described body; 4xx and 5xx responses are
-    /// described as problem+json automatically.
-    pub fn response(mut self, status: u16, description: &str) -> Self {
-        let response = if status >= 400 {
-            json!({
-                "description": description,
-                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
-            })
-        } else {
-            json!({ "description": description })
-        };
-        self.responses.insert(status, response);
-        self
-    }
-
-    /// A response with a JSON body described by `schema`.
-    pub fn response_with(mut self, status: u16, description: &str, schema: Value) -> Self {
-        self.responses.insert(
-            status,
-            json!({
-                "description": description,
-                "content": {"application/json": {"schema": schema}}
-            }),
-        );
-        self
-    }
-
-    fn to_json(&self, path: &str) -> Value {
-        let mut operation = Map::new();
-        operation.insert("summary".to_owned(), Value::String(self.summary.clone()));
-        let parameters = path_parameters(path);
-        if !parameters.is_empty() {
-            operation.insert("parameters".to_owned(), Value::Array(parameters));
-        }
-        if let Some(schema) = &self.request_body {
-            operation.insert(
-                "requestBody".to_owned(),
-                json!({"required": true, "content": {"application/json": {"schema": schema}}}),
-            );
-        }
-        let mut responses: Map<String, Value> = self
-            .responses
-            .iter()
-            .map(|(status, response)| (status.to_string(), response.clone()))
-            .collect();
-        if responses.is_empty() {
-            responses.insert("200".to_owned(), json!({"description": "OK"}));
-        }
-        operation.insert("responses".to_owned(), Value::Object(responses));
-        // The document-wide requirement is the bearer token; an empty list
-        // here lifts it.
-        if self.public {
-            operation.insert("security".to_owned(), json!([]));
-        }
-        Value::Object(operation)
-    }
-}
-
-/// `{name}` segments become required string path parameters, which OpenAPI
-/// insists on declaring. axum 0.8 uses the same template syntax.
-fn path_parameters(path: &str) -> Vec<Value> {
-    path.split('/')
-        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
-        .map(|name| {
-            json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
-        })
-        .collect()
-}
-
-/// An OpenAPI 3.1 document under construction.
-#[derive(Debug, Clone)]
-pub struct OpenApi {
-    title: String,
-    version: String,
-    description: Option<String>,
-    paths: BTreeMap<String, BTreeMap<String, Value>>,
-    schemas: Map<String, Value>,
-}
-
-impl OpenApi {
-    /// A document that already lists `/healthz`, `/readyz`, `/metrics` and
-    /// `/openapi.json`, the bearer scheme and the Problem schema.
-    pub fn new(title: impl Into<String>, version: impl Into<String>) -> Self {
-        let mut schemas = Map::new();
-        schemas.insert("Problem".to_owned(), problem_schema());
-        Self {
-            title: title.into(),
-            version: version.into(),
-            description: None,
-            paths: BTreeMap::new(),
-            schemas,
-        }
-        .operation(
-            Method::GET,
-            "/healthz",
-            Operation::new("Liveness: the process serves HTTP")
-                .public()
-                .response_with(200, "Alive", json!({"type": "object"})),
-        )
-        .operation(
-            Method::GET,
-            "/readyz",
-            Operation::new("Readiness: every dependency answered")
-                .public()
-                .response_with(200, "Ready", json!({"type": "object"}))
-                .response(503, "A dependency is not reachable"),
-        )
-        .operation(
-            Method::GET,
-            "/metrics",
-            Operation::new("Prometheus metrics in text exposition format")
-                .public()
-                .response(200, "Metrics"),
-        )
-        .operation(
-            Method::GET,
-            "/openapi.json",
-            Operation::new("This document").public().response_with(
-                200,
-                "OpenAPI 3.1 document",
-                json!({"type": "object"}),
-            ),
-        )
-    }
-
-    pub fn description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
-
-    /// Shorthand for an authenticated operation with undescribed bodies:
-    /// `.path(Method::GET, "/carts/me", "The caller's cart", &[(200, "The cart"), (401, "No token")])`.
-    pub fn path(
-        self,
-        method: Method,
-        path: &str,
-        summary: &str,
-        responses: &[(u16, &str)],
-    ) -> Self {
-        let operation = responses.iter().fold(
-            Operation::new(summary),
-            |operation, (status, description)| operation.response(*status, description),
-        );
-        self.operation(method, path, operation)
-    }
-
-    pub fn operation(mut self, method: Method, path: &str, operation: Operation) -> Self {
-        let rendered = operation.to_json(path);
-        self.paths
-            .entry(path.to_owned())
-            .or_default()
-            .insert(method.as_str().to_ascii_lowercase(), rendered);
-        self
-    }
-
-    /// Adds a schema under `#/components/schemas/<name>`.
-    pub fn schema(mut self, name: impl Into<String>, schema: Value) -> Self {
-        self.schemas.insert(name.into(), schema);
-        self
-    }
-
-    pub fn to_json(&self) -> Value {
-        let mut info = Map::new();
-        info.insert("title".to_owned(), Value::String(self.title.clone()));
-        info.insert("version".to_owned(), Value::String(self.version.clone()));
-        if let Some(description) = &self.description {
-            info.insert("description".to_owned(), Value::String(description.clone()));
-        }
-        let paths: Map<String, Value> = self
-            .paths
-            .iter()
-            .map(|(path, operations)| {
-                let operations: Map<String, Value> = operations
+/// Gives every 4xx and 5xx response of `doc` the problem+json body and lists
+/// the codes of that status (from `codes` and the shared edge's) in its
+/// description and in `x-problem-codes`. Responses that list theirs already
+/// are left alone, so it may run more than once.
+pub fn document_problems(doc: &mut OpenApi, codes: &[ProblemCode]) {
+    for item in doc.paths.paths.values_mut() {
+        for (_, operation) in operations_mut(item) {
+            for (status, response) in operation.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                let Ok(status) = status.parse::<u16>() else {
+                    continue;
+                };
+                if status < 400
+                    || response
+                        .extensions
+                        .as_ref()
+                        .is_some_and(|ext| ext.contains_key(PROBLEM_CODES_EXTENSION))
+                {
+                    continue;
+                }
+                let listed: BTreeSet<&str> = codes
                     .iter()
-                    .map(|(method, operation)| (method.clone(), operation.clone()))
+                    .chain(EDGE_CODES)
+                    .filter(|row| row.status.as_u16() == status)
+                    .map(|row| row.code)
                     .collect();
-                (path.clone(), Value::Object(operations))
-            })
-            .collect();
-        json!({
-            "openapi": "3.1.0",
-            "info": info,
-            "paths": paths,
-            "components": {
-                "securitySchemes": {
-                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-                },
-                "schemas": self.schemas,
-            },
-            "security": [{"bearer": []}],
-        })
+                let listed: Vec<&str> = listed.into_iter().collect();
+                let named = listed
+                    .iter()
+                    .map(|code| format!("`{code}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                response.description = match response.description.trim() {
+                    "" => format!("Problem codes: {named}."),
+                    text => format!("{text} (problem codes: {named})"),
+                };
+                response.content.clear();
+                response.content.insert(
+                    PROBLEM_CONTENT_TYPE.to_owned(),
+                    Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                        Problem::name(),
+                    )))),
+                );
+                response
+                    .extensions
+                    .get_or_insert_with(Extensions::default)
+                    .insert(PROBLEM_CODES_EXTENSION.to_owned(), listed.into());
+            }
+        }
     }
 }
 
-fn problem_schema() -> Value {
-    json!({
-        "type": "object",
-        "description": "RFC 9457 problem details; `code` is stable and machine-readable.",
-        "required": ["type", "title", "status", "detail", "code"],
-        "properties": {
-            "type": {"type": "string", "format": "uri"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "code": {"type": "string"}
-        },
-        "additionalProperties": true
-    })
+/// Adds what every served document has: the bearer JWT scheme as the
+/// default requirement and the `Problem` schema.
+pub fn complete(doc: &mut OpenApi) {
+    let components = doc.components.get_or_insert_with(Components::new);
+    components.add_security_scheme(
+        BEARER_SCHEME,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    components
+        .schemas
+        .insert(Problem::name().into_owned(), Problem::schema());
+    doc.security = Some(vec![SecurityRequirement::new(
+        BEARER_SCHEME,
+        Vec::<String>::new(),
+    )]);
+}
+
+/// Each `(method, path)` the document describes.
+pub fn documented_operations(doc: &OpenApi) -> Vec<(Method, String)> {
+    let mut operations = Vec::new();
+    for (path, item) in &doc.paths.paths {
+        let mut item = item.clone();
+        for (method, _) in operations_mut(&mut item) {
+            operations.push((method, path.clone()));
+        }
+    }
+    operations
+}
+
+fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = (Method, &mut Operation)> {
+    [
+        (Method::GET, item.get.as_mut()),
+        (Method::PUT, item.put.as_mut()),
+        (Method::POST, item.post.as_mut()),
+        (Method::DELETE, item.delete.as_mut()),
+        (Method::OPTIONS, item.options.as_mut()),
+        (Method::HEAD, item.head.as_mut()),
+        (Method::PATCH, item.patch.as_mut()),
+        (Method::TRACE, item.trace.as_mut()),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.map(|operation| (method, operation)))
+}
+
+impl PartialSchema for Problem {
+    fn schema() -> RefOr<Schema> {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        ObjectBuilder::new()
+            .description(Some(
+                "RFC 9457 problem details; `code` is stable and machine-readable.",
+            ))
+            .property(
+                "type",
+                string().format(Some(utoipa::openapi::SchemaFormat::Custom(
+                    "uri".to_owned(),
+                ))),
+            )
+            .property("title", string())
+            .property("status", ObjectBuilder::new().schema_type(Type::Integer))
+            .property("detail", string())
+            .property("code", string())
+            .required("type")
+            .required("title")
+            .required("status")
+            .required("detail")
+            .required("code")
+            .additional_properties(Some(
+                utoipa::openapi::schema::AdditionalProperties::FreeForm(true),
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Problem {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "Problem".into()
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
+    use serde_json::Value;
+
+    #[utoipa::path(
+        put,
+        path = "/carts/me/items/{offering_id}",
+        params(("offering_id" = uuid::Uuid, Path, description = "The offering")),
+        responses(
+            (status = OK, description = "The cart"),
+            (status = UNPROCESSABLE_ENTITY, description = "Invalid quantity"),
+            (status = CONFLICT),
+        )
+    )]
+    async fn set_quantity() {}
+
+    const CART_CODES: &[ProblemCode] = &[
+        ProblemCode::new(StatusCode::CONFLICT, "offering_unavailable"),
+        ProblemCode::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_quantity"),
+    ];
 
     #[test]
-    fn service_paths_join_the_operational_ones() {
-        let doc = OpenApi::new("cart", "0.1.0")
-            .path(
-                Method::PUT,
-                "/carts/me/items/{offering_id}",
-                "Set an item's quantity",
-                &[(200, "The cart"), (422, "Invalid quantity")],
-            )
-            .to_json();
+    fn error_responses_are_problems_listing_their_codes() {
+        let router: OpenApiRouter = OpenApiRouter::new().routes(utoipa_axum::routes!(set_quantity));
+        let mut router = service_api(router, "cart", "0.1.0", CART_CODES);
+        // Twice changes nothing.
+        document_problems(router.get_openapi_mut(), CART_CODES);
+        let mut doc = router.into_openapi();
+        complete(&mut doc);
+        let doc: Value = serde_json::to_value(&doc).unwrap();
+
         assert_eq!(doc["openapi"], "3.1.0");
-        assert!(doc["paths"]["/healthz"]["get"].is_object());
+        assert_eq!(doc["info"]["title"], "cart");
         let put = &doc["paths"]["/carts/me/items/{offering_id}"]["put"];
         assert_eq!(put["parameters"][0]["name"], "offering_id");
+        let invalid = &put["responses"]["422"];
         assert_eq!(
-            put["responses"]["422"]["content"]["application/problem+json"]["schema"]["$ref"],
+            invalid["content"]["application/problem+json"]["schema"]["$ref"],
             "#/components/schemas/Problem"
         );
-        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert_eq!(
+            invalid["x-problem-codes"],
+            serde_json::json!(["invalid_body", "invalid_pagination", "invalid_quantity"])
+        );
+        assert_eq!(
+            invalid["description"],
+            "Invalid quantity (problem codes: `invalid_body`, `invalid_pagination`, `invalid_quantity`)"
+        );
+        assert_eq!(
+            put["responses"]["409"]["description"],
+            "Problem codes: `offering_unavailable`."
+        );
+        assert!(put["responses"]["200"].get("x-problem-codes").is_none());
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        assert_eq!(doc["security"], serde_json::json!([{"bearer": []}]));
+        assert_eq!(
+            doc["components"]["schemas"]["Problem"]["required"],
+            serde_json::json!(["type", "title", "status", "detail", "code"])
+        );
     }
 }

@@ -7,13 +7,15 @@ use axum::{
     extract::State,
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
-    routing::get,
     Router,
 };
 use prometheus::{Encoder, Registry, TextEncoder};
+use serde::Serialize;
 use serde_json::{json, Value};
+use utoipa::{openapi::OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::openapi::OpenApi;
+use super::openapi::{complete, document_problems};
 use crate::problem::Problem;
 
 /// How long one readiness check may take. Orchestrators probe often and with
@@ -31,9 +33,11 @@ pub trait ReadinessCheck: Send + Sync {
     async fn check(&self) -> Result<(), String>;
 }
 
-/// Builds the router of the operational endpoints.
+/// Builds the router of the operational endpoints. `/openapi.json` serves
+/// the service's document joined with theirs.
 ///
 /// ```ignore
+/// let (routes, openapi) = http::router(state).split_for_parts();
 /// let routes = CommonRoutes::new(registry.clone(), openapi)
 ///     .readiness_check(DatabaseCheck(pool.clone()))
 ///     .router();
@@ -52,7 +56,8 @@ struct Shared {
 
 impl CommonRoutes {
     /// `registry` is the one passed to [`crate::server::layered`], so that
-    /// `/metrics` includes the HTTP metrics next to the service's own.
+    /// `/metrics` includes the HTTP metrics next to the service's own;
+    /// `openapi` is the service's document.
     pub fn new(registry: Registry, openapi: OpenApi) -> Self {
         Self {
             registry,
@@ -76,25 +81,80 @@ impl CommonRoutes {
     where
         S: Clone + Send + Sync + 'static,
     {
+        self.api().split_for_parts().0
+    }
+
+    /// The operational endpoints with their documentation: the document is
+    /// the service's and theirs, completed with the bearer scheme and the
+    /// `Problem` schema. The router serves exactly this document.
+    pub fn api<S>(self) -> OpenApiRouter<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        let operational: OpenApiRouter<Arc<Shared>> = OpenApiRouter::new()
+            .routes(routes!(healthz))
+            .routes(routes!(readyz))
+            .routes(routes!(metrics))
+            .routes(routes!(openapi));
+        let mut document = self.openapi;
+        document.merge(operational.get_openapi().clone());
+        document_problems(&mut document, &[]);
+        complete(&mut document);
         let shared = Arc::new(Shared {
             registry: self.registry,
             // The document never changes after start-up; render it once.
-            openapi: self.openapi.to_json(),
+            openapi: serde_json::to_value(&document).unwrap_or_else(|error| {
+                tracing::error!(%error, "the OpenAPI document does not serialize");
+                Value::Null
+            }),
             checks: self.checks,
         });
-        Router::new()
-            .route("/healthz", get(healthz))
-            .route("/readyz", get(readyz))
-            .route("/metrics", get(metrics))
-            .route("/openapi.json", get(openapi))
-            .with_state(shared)
+        let (router, _) = operational.split_for_parts();
+        let mut api = OpenApiRouter::from(router.with_state(shared));
+        *api.get_openapi_mut() = document;
+        api
     }
 }
 
-async fn healthz() -> Response {
-    axum::Json(json!({"status": "ok"})).into_response()
+/// `/healthz`'s answer.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
 }
 
+/// `/readyz`'s answer when every check passed.
+#[derive(Serialize, ToSchema)]
+struct Readiness {
+    /// Always `ready`.
+    status: &'static str,
+    /// Each check's name and `ok`.
+    checks: BTreeMap<String, String>,
+}
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses((status = OK, description = "Alive", body = Health))
+)]
+async fn healthz() -> Response {
+    axum::Json(Health { status: "ok" }).into_response()
+}
+
+/// Readiness: every dependency answered in time.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = OK, description = "Ready", body = Readiness),
+        (status = SERVICE_UNAVAILABLE, description = "A dependency did not answer; `checks` names it"),
+    )
+)]
 async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     // Checks run concurrently so the answer takes as long as the slowest
     // check, bounded by the timeout, not their sum.
@@ -127,7 +187,15 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 
     if failing.is_empty() {
-        axum::Json(json!({"status": "ready", "checks": checks})).into_response()
+        let checks = checks
+            .into_iter()
+            .map(|(name, state)| (name, state.to_owned()))
+            .collect();
+        axum::Json(Readiness {
+            status: "ready",
+            checks,
+        })
+        .into_response()
     } else {
         Problem::service_unavailable("not_ready", format!("Not ready: {}.", failing.join(", ")))
             .with("checks", json!(checks))
@@ -135,6 +203,17 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
+/// Prometheus metrics in the text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = OK, description = "Metrics", body = String, content_type = "text/plain"),
+        (status = INTERNAL_SERVER_ERROR, description = "The metrics did not encode"),
+    )
+)]
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let encoder = TextEncoder::new();
     let mut body = Vec::new();
@@ -147,6 +226,14 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    security(()),
+    responses((status = OK, description = "The OpenAPI 3.1 document", body = Object))
+)]
 async fn openapi(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(shared.openapi.clone()).into_response()
 }

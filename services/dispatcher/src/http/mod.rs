@@ -1,16 +1,29 @@
 //! The HTTP edge of dispatcher. For now it serves only the operational
 //! endpoints every service has (`/healthz`, `/readyz`, `/metrics`,
 //! `/openapi.json`); each resource gets a module of its own here.
+//!
+//! Each resource module declares its handlers with `#[utoipa::path]` and
+//! registers them with `routes!` on an `OpenApiRouter`, so the route and its
+//! documentation are one declaration; [`ApiError`] is the one error every
+//! handler answers with.
 
-use axum::Router;
-use http_service::server::OpenApi;
+use http_service::{service_api, ErrorTable, OpenApiRouter};
 
 use service_host::ServiceState;
 
-pub fn router(state: ServiceState) -> Router {
-    Router::new().with_state(state)
+http_service::error_table! {
+    /// Everything a dispatcher handler can answer besides success: each variant's
+    /// status and stable `code` in one table.
+    pub enum ApiError {}
 }
 
-pub fn openapi() -> OpenApi {
-    OpenApi::new("dispatcher", env!("CARGO_PKG_VERSION"))
+/// The service's routes with their OpenAPI document.
+pub fn router(state: ServiceState) -> OpenApiRouter {
+    let routes = OpenApiRouter::new().with_state(state);
+    service_api(
+        routes,
+        "dispatcher",
+        env!("CARGO_PKG_VERSION"),
+        ApiError::CODES,
+    )
 }

@@ -1,86 +1,47 @@
-//! The HTTP edge of user-points: one router per resource and the one error
-//! type they answer with.
+//! The HTTP edge of user-points: one router per resource, declared with
+//! `routes!` so each route carries its documentation, and the one error type
+//! they answer with.
 
 mod awards;
 mod balance;
 mod ledger;
 
-use axum::http::Method;
-use axum::response::{IntoResponse, Response};
-use axum::Router;
-use http_service::problem::Problem;
-use http_service::server::OpenApi;
+use http_service::{service_api, ErrorTable, OpenApiRouter};
+use uuid::Uuid;
 
+use crate::domain::AwardError;
 use service_host::ServiceState;
 
-pub fn router(state: ServiceState) -> Router {
-    Router::new()
+/// The service's routes with their OpenAPI document.
+pub fn router(state: ServiceState) -> OpenApiRouter {
+    let routes = OpenApiRouter::new()
         .merge(balance::router())
         .merge(ledger::router())
         .merge(awards::router())
-        .with_state(state)
+        .with_state(state);
+    service_api(
+        routes,
+        "user-points",
+        env!("CARGO_PKG_VERSION"),
+        ApiError::CODES,
+    )
 }
 
-pub fn openapi() -> OpenApi {
-    OpenApi::new("user-points", env!("CARGO_PKG_VERSION"))
-        .path(
-            Method::GET,
-            "/v1/points/balance",
-            "The caller's points balance",
-            &[(200, "The balance"), (401, "No or bad token")],
-        )
-        .path(
-            Method::GET,
-            "/v1/points/ledger",
-            "The caller's ledger entries, newest first",
-            &[
-                (200, "A page of entries"),
-                (401, "No or bad token"),
-                (422, "Bad limit or cursor"),
-            ],
-        )
-        .path(
-            Method::POST,
-            "/v1/points/awards",
-            "Credit an award once per award_id (admin or service)",
-            &[
-                (201, "Credited, now or before"),
-                (401, "No or bad token"),
-                (403, "Not admin or service"),
-                (422, "Invalid award, or award_id reused with other fields"),
-            ],
-        )
-}
-
-/// Everything a user-points handler can answer besides success.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    #[error("{0:?}")]
-    Problem(Problem),
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
-}
-
-impl From<Problem> for ApiError {
-    fn from(problem: Problem) -> Self {
-        ApiError::Problem(problem)
+http_service::error_table! {
+    /// Everything a user-points handler can answer besides success: each
+    /// variant's status and stable `code` in one table.
+    pub enum ApiError {
+        #[error("{0}")]
+        InvalidAward(#[from] AwardError) => (UNPROCESSABLE_ENTITY, "invalid_body"),
+        #[error("award {0} was credited before with other fields")]
+        AwardIdReused(Uuid) => (UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+        #[error("more points than are available")]
+        InsufficientPoints => (CONFLICT, "insufficient_points"),
     }
-}
-
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        ApiError::Internal(error.into())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        match self {
-            ApiError::Problem(problem) => problem.into_response(),
-            ApiError::Internal(error) => {
-                tracing::error!(error = ?error, "request failed");
-                Problem::internal().into_response()
-            }
-        }
+    // The other named constraints (`accounts_reserved_not_negative`,
+    // `accounts_balance_identity`) guard the ledger's own arithmetic: no
+    // request can break them, so a violation is a bug, an internal 500.
+    constraints {
+        "accounts_available_not_negative" => ApiError::InsufficientPoints,
     }
 }

@@ -1,0 +1,296 @@
+//! The queries of the queue: enqueue inside the caller's transaction, and the
+//! short statements a runner uses to claim, lease and settle jobs and to
+//! claim periodic ticks.
+//!
+//! A settling update names the attempt it settles (`attempts = $n`): a worker
+//! that lost its lease, and whose job was claimed again, cannot overwrite
+//! what the newer attempt records.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use sqlx::{PgConnection, PgPool, Row};
+use time::OffsetDateTime;
+
+use crate::job::{Job, NewJob};
+use crate::schema::NOTIFY_CHANNEL_SQL;
+
+static ENQUEUE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH inserted AS (
+             INSERT INTO job_queue (kind, payload, dedupe_key, run_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT ON CONSTRAINT job_queue_dedupe DO NOTHING
+             RETURNING id
+         )
+         SELECT id, pg_notify({NOTIFY_CHANNEL_SQL}, '')::text AS notified FROM inserted"
+    )
+});
+
+/// Writes `job` inside the caller's transaction (pass `&mut *tx`). Runners
+/// are notified when, and only if, that transaction commits. Returns the
+/// job's id, or `None` when a job of this kind with the same dedupe key
+/// exists already.
+#[tracing::instrument(skip_all, fields(kind = job.kind, dedupe_key = job.dedupe_key.as_deref()))]
+pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> Result<Option<i64>, sqlx::Error> {
+    // One round trip: the row, and the notification that leaves with the
+    // commit (several in one transaction fold into one).
+    let id = sqlx::query(&ENQUEUE_SQL)
+        .bind(job.kind)
+        .bind(&job.payload)
+        .bind(job.dedupe_key.as_deref())
+        .bind(job.run_at)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|row| row.get::<i64, _>("id"));
+    Ok(id)
+}
+
+static HAND_BACK_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH handed AS (
+             UPDATE job_queue
+             SET state = 'pending', locked_until = NULL, attempts = attempts - 1
+             WHERE id = $1 AND attempts = $2 AND state = 'running'
+             RETURNING id
+         )
+         SELECT pg_notify({NOTIFY_CHANNEL_SQL}, '')::text FROM handed"
+    )
+});
+
+/// Claims up to `limit` due jobs of `kinds` in one short transaction: pending
+/// ones whose time has come, and running ones whose worker's lease expired.
+#[tracing::instrument(skip_all, level = "debug", fields(limit))]
+pub(crate) async fn claim(
+    pool: &PgPool,
+    kinds: &[&str],
+    limit: usize,
+    now: OffsetDateTime,
+    lease: Duration,
+) -> Result<Vec<Job>, sqlx::Error> {
+    let rows = sqlx::query(
+        "WITH due AS (
+             SELECT id FROM job_queue
+             WHERE kind = ANY($1)
+               AND ((state = 'pending' AND (run_at IS NULL OR run_at <= $3))
+                 OR (state = 'running' AND locked_until <= $3))
+             ORDER BY id
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED
+         )
+         UPDATE job_queue AS j
+         SET state = 'running', attempts = j.attempts + 1, locked_until = $4
+         FROM due WHERE j.id = due.id
+         RETURNING j.id, j.kind, j.payload, j.attempts, j.created_at",
+    )
+    .bind(kinds)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .bind(now)
+    .bind(now + lease)
+    .fetch_all(pool)
+    .await?;
+    let mut jobs: Vec<Job> = rows
+        .into_iter()
+        .map(|row| Job {
+            id: row.get("id"),
+            kind: row.get("kind"),
+            payload: row.get("payload"),
+            attempt: u32::try_from(row.get::<i32, _>("attempts")).unwrap_or(0),
+            created_at: row.get("created_at"),
+        })
+        .collect();
+    // RETURNING keeps no order; run the oldest first.
+    jobs.sort_by_key(|job| job.id);
+    Ok(jobs)
+}
+
+/// Extends the lease of a job still running its `attempt`. False when the job
+/// was claimed again or settled meanwhile.
+#[tracing::instrument(skip_all, level = "debug", fields(job_id = job.id, attempt = job.attempt))]
+pub(crate) async fn extend_lease(
+    pool: &PgPool,
+    job: &Job,
+    until: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE job_queue SET locked_until = $3
+         WHERE id = $1 AND attempts = $2 AND state = 'running'",
+    )
+    .bind(job.id)
+    .bind(attempts(job))
+    .bind(until)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+/// How one attempt ended.
+#[derive(Debug)]
+pub(crate) enum Settlement {
+    Done,
+    /// Pending again from then on, with the error that ended this attempt.
+    RetryAt(OffsetDateTime, String),
+    Failed(String),
+    /// Interrupted by shutdown: pending at once, the attempt not counted.
+    HandedBack,
+}
+
+/// Records how `job`'s attempt ended. False when the attempt no longer owns
+/// the job (its lease expired and another worker claimed it).
+#[tracing::instrument(skip_all, fields(job_id = job.id, attempt = job.attempt))]
+pub(crate) async fn settle(
+    pool: &PgPool,
+    job: &Job,
+    settlement: &Settlement,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    let query = match settlement {
+        Settlement::Done => sqlx::query(
+            "UPDATE job_queue
+             SET state = 'done', locked_until = NULL, finished_at = $3, last_error = NULL
+             WHERE id = $1 AND attempts = $2 AND state = 'running'",
+        )
+        .bind(job.id)
+        .bind(attempts(job))
+        .bind(now),
+        Settlement::RetryAt(at, error) => sqlx::query(
+            "UPDATE job_queue
+             SET state = 'pending', locked_until = NULL, run_at = $3, last_error = $4
+             WHERE id = $1 AND attempts = $2 AND state = 'running'",
+        )
+        .bind(job.id)
+        .bind(attempts(job))
+        .bind(*at)
+        .bind(error.as_str()),
+        Settlement::Failed(error) => sqlx::query(
+            "UPDATE job_queue
+             SET state = 'failed', locked_until = NULL, finished_at = $3, last_error = $4
+             WHERE id = $1 AND attempts = $2 AND state = 'running'",
+        )
+        .bind(job.id)
+        .bind(attempts(job))
+        .bind(now)
+        .bind(error.as_str()),
+        // Other replicas are woken, as by a commit, to take it at once.
+        Settlement::HandedBack => sqlx::query(&HAND_BACK_SQL).bind(job.id).bind(attempts(job)),
+    };
+    Ok(query.execute(pool).await?.rows_affected() == 1)
+}
+
+fn attempts(job: &Job) -> i32 {
+    i32::try_from(job.attempt).unwrap_or(i32::MAX)
+}
+
+/// When the next of `kinds`' jobs falls due, if any is pending for later or
+/// leased: the runner sleeps until then rather than polling.
+pub(crate) async fn next_due(
+    pool: &PgPool,
+    kinds: &[&str],
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT least(
+             (SELECT min(run_at) FROM job_queue WHERE state = 'pending' AND kind = ANY($1)),
+             (SELECT min(locked_until) FROM job_queue WHERE state = 'running' AND kind = ANY($1)))",
+    )
+    .bind(kinds)
+    .fetch_one(pool)
+    .await
+}
+
+/// Creates the schedule row of a periodic task, due at once, unless another
+/// replica (or an earlier run) made it. Returns when it is due.
+#[tracing::instrument(skip(pool))]
+pub(crate) async fn register_schedule(
+    pool: &PgPool,
+    name: &str,
+    now: OffsetDateTime,
+) -> Result<OffsetDateTime, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO job_queue_schedules (name, next_run_at) VALUES ($1, $2)
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    sqlx::query_scalar("SELECT next_run_at FROM job_queue_schedules WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+}
+
+/// What a claim of a periodic tick found.
+#[derive(Debug)]
+pub(crate) enum Tick {
+    /// This runner won the tick; the next one is due then.
+    Claimed { next: OffsetDateTime },
+    /// Not due yet (or another replica just took it): due then.
+    NotDue { next: OffsetDateTime },
+}
+
+/// Claims the tick of `name` if it is due at `now`. Competing replicas
+/// serialise on the row, and the loser re-reads `next_run_at` already moved
+/// forward, so each interval runs once.
+#[tracing::instrument(skip(pool, interval), level = "debug")]
+pub(crate) async fn claim_tick(
+    pool: &PgPool,
+    name: &str,
+    now: OffsetDateTime,
+    interval: Duration,
+) -> Result<Tick, sqlx::Error> {
+    let next = now + interval;
+    let claimed = sqlx::query(
+        "UPDATE job_queue_schedules SET next_run_at = $3, last_started_at = $2
+         WHERE name = $1 AND next_run_at <= $2",
+    )
+    .bind(name)
+    .bind(now)
+    .bind(next)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    if claimed == 1 {
+        return Ok(Tick::Claimed { next });
+    }
+    let next = sqlx::query_scalar("SELECT next_run_at FROM job_queue_schedules WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await?;
+    Ok(Tick::NotDue { next })
+}
+
+/// The numbers behind the queue's gauges.
+#[derive(Debug)]
+pub(crate) struct QueueState {
+    pub pending: i64,
+    /// Seconds the longest-waiting due job has waited.
+    pub oldest_due_age: f64,
+    /// Failed jobs kept in the table, by kind.
+    pub failed: Vec<(String, i64)>,
+}
+
+pub(crate) async fn queue_state(
+    pool: &PgPool,
+    now: OffsetDateTime,
+) -> Result<QueueState, sqlx::Error> {
+    let (pending, oldest_due_age): (i64, Option<f64>) = sqlx::query_as(
+        "SELECT count(*),
+                EXTRACT(EPOCH FROM $1 - min(coalesce(run_at, created_at))
+                    FILTER (WHERE run_at IS NULL OR run_at <= $1))::float8
+         FROM job_queue WHERE state = 'pending'",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    let failed = sqlx::query_as(
+        "SELECT kind, count(*) FROM job_queue WHERE state = 'failed' GROUP BY kind ORDER BY kind",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(QueueState {
+        pending,
+        oldest_due_age: oldest_due_age.unwrap_or(0.0).max(0.0),
+        failed,
+    })
+}

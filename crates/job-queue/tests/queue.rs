@@ -1,0 +1,586 @@
+//! The queue against a real PostgreSQL: jobs run after their commit and
+//! never after a rollback, fail and retry as their handler says, are shared
+//! by replicas without running twice, survive a worker that dies, and
+//! periodic tasks run once per interval across replicas.
+
+#![allow(clippy::unwrap_used)] // a test whose set-up fails should fail on the spot
+mod support;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use job_queue::{
+    JobConfig, JobContext, JobMetrics, JobRunner, ManualClock, Periodic, Retention, StartError,
+};
+use sqlx::PgPool;
+use support::*;
+use time::macros::datetime;
+use time::OffsetDateTime;
+
+fn runner(pool: &PgPool, config: JobConfig, handler: Recorder) -> JobRunner {
+    JobRunner::new(pool.clone(), config, JobMetrics::unregistered()).on(handler)
+}
+
+#[tokio::test]
+async fn a_job_enqueued_in_a_rolled_back_transaction_never_runs() {
+    let (pool, _) = database().await;
+    let (handler, mut seen) = Recorder::new("email", "a", Act::Succeed);
+    let running = start(runner(&pool, config(), handler));
+
+    let mut tx = pool.begin().await.unwrap();
+    job_queue::enqueue(&mut tx, job("email", 1)).await.unwrap();
+    tx.rollback().await.unwrap();
+    commit_job(&pool, job("email", 2)).await;
+
+    let run = next_seen(&mut seen, Duration::from_secs(5), "the committed job").await;
+    assert_eq!(run.n, 2, "only the committed job runs");
+    nothing_seen(
+        &mut seen,
+        Duration::from_millis(300),
+        "the other job was rolled back",
+    )
+    .await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM job_queue")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+    running.stop().await.unwrap();
+}
+
+// Threads as a service runs with, so the handler starts while the loop goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_job_starts_within_milliseconds() {
+    let (pool, _) = database().await;
+    let (handler, mut seen) = Recorder::new("webhook", "a", Act::Succeed);
+    // The fallback poll is 30 s: a job that starts sooner was woken by its commit.
+    let running = start(runner(&pool, config(), handler));
+    // Let the runner connect its listener before the first commit.
+    commit_job(&pool, job("webhook", 0)).await;
+    next_seen(&mut seen, Duration::from_secs(5), "the warm-up job").await;
+
+    let mut latencies = Vec::new();
+    let mut commits = Vec::new();
+    for n in 1..=300 {
+        let mut tx = pool.begin().await.unwrap();
+        job_queue::enqueue(&mut tx, job("webhook", n))
+            .await
+            .unwrap();
+        let committing = Instant::now();
+        tx.commit().await.unwrap();
+        commits.push(committing.elapsed());
+        let run = next_seen(&mut seen, Duration::from_secs(5), "a committed job").await;
+        assert_eq!(run.n, n);
+        latencies.push(run.at.duration_since(committing));
+    }
+    let (p50, p99, max) = percentiles(&mut latencies);
+    println!(
+        "commit issued -> handler start over {} jobs: p50 {p50:?}, p99 {p99:?}, max {max:?}",
+        latencies.len()
+    );
+    let (p50, p99, max) = percentiles(&mut commits);
+    println!("of which the commit itself: p50 {p50:?}, p99 {p99:?}, max {max:?}");
+    assert!(
+        percentiles(&mut latencies).1 < Duration::from_secs(1),
+        "jobs must start on their commit, not on the fallback poll"
+    );
+    running.stop().await.unwrap();
+}
+
+/// p50, p99 and max.
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    (at(0.50), at(0.99), samples[samples.len() - 1])
+}
+
+#[tokio::test]
+async fn a_failing_job_is_retried_with_growing_backoff_then_marked_failed_and_reported() {
+    let (pool, _) = database().await;
+    let registry = prometheus::Registry::new();
+    let metrics = JobMetrics::register(&registry).unwrap();
+    let (handler, mut seen) = Recorder::new("smtp", "a", Act::FailTransient);
+    let running = start(JobRunner::new(pool.clone(), config(), metrics).on(handler));
+
+    let id = commit_job(&pool, job("smtp", 7)).await.unwrap();
+    let mut runs = Vec::new();
+    for attempt in 1..=4 {
+        let run = next_seen(&mut seen, Duration::from_secs(5), "the next attempt").await;
+        assert_eq!(run.attempt, attempt);
+        runs.push(run.at);
+    }
+    nothing_seen(&mut seen, Duration::from_millis(1000), "max_attempts is 4").await;
+
+    let gaps: Vec<Duration> = runs.windows(2).map(|w| w[1] - w[0]).collect();
+    println!("gaps between attempts: {gaps:?}");
+    // Base 100 ms, doubling, with half of each wait random.
+    for (gap, least) in gaps.iter().zip([50, 100, 200]) {
+        assert!(
+            *gap >= Duration::from_millis(least),
+            "gap {gap:?} under {least} ms"
+        );
+    }
+    assert!(gaps[2] > gaps[0], "the waits grow: {gaps:?}");
+
+    let (state, attempts, last_error) = stored(&pool, id).await;
+    assert_eq!((state.as_str(), attempts), ("failed", 4));
+    assert!(last_error.unwrap().contains("provider timed out on job 7"));
+    assert_eq!(
+        metric(&registry, "job_queue_retried_total", ("kind", "smtp")),
+        Some(3.0)
+    );
+    assert_eq!(
+        metric(&registry, "job_queue_failed_total", ("kind", "smtp")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&registry, "job_queue_completed_total", ("kind", "smtp")),
+        None
+    );
+    eventually(
+        Duration::from_secs(3),
+        "/metrics shows the failed job",
+        || async { exposition(&registry).contains("job_queue_failed_jobs{kind=\"smtp\"} 1") },
+    )
+    .await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_permanent_error_fails_the_job_at_once() {
+    let (pool, _) = database().await;
+    let registry = prometheus::Registry::new();
+    let metrics = JobMetrics::register(&registry).unwrap();
+    let (handler, mut seen) = Recorder::new("capture", "a", Act::FailPermanent);
+    let running = start(JobRunner::new(pool.clone(), config(), metrics).on(handler));
+
+    let id = commit_job(&pool, job("capture", 3)).await.unwrap();
+    let run = next_seen(&mut seen, Duration::from_secs(5), "the attempt").await;
+    assert_eq!(run.attempt, 1);
+    nothing_seen(
+        &mut seen,
+        Duration::from_millis(500),
+        "a permanent error is not retried",
+    )
+    .await;
+
+    let (state, attempts, last_error) = stored(&pool, id).await;
+    assert_eq!((state.as_str(), attempts), ("failed", 1));
+    assert!(last_error.unwrap().contains("refused job 3 for good"));
+    assert_eq!(
+        metric(&registry, "job_queue_failed_total", ("kind", "capture")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&registry, "job_queue_retried_total", ("kind", "capture")),
+        None
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn two_runners_on_separate_pools_run_every_job_exactly_once() {
+    let (pool, url) = database().await;
+    let other_pool = PgPool::connect(&url).await.unwrap();
+    let (a, mut seen) = Recorder::new("dispatch", "a", Act::SucceedAfter(Duration::from_millis(2)));
+    let b = a.twin("b");
+    let overlaps = Arc::clone(&a.overlaps);
+    let first = start(runner(&pool, config(), a));
+    let second = start(runner(&other_pool, config(), b));
+
+    const JOBS: u32 = 400;
+    for batch in 0..JOBS / 10 {
+        let mut tx = pool.begin().await.unwrap();
+        for n in batch * 10..batch * 10 + 10 {
+            job_queue::enqueue(&mut tx, job("dispatch", n))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let mut runs: HashMap<u32, u32> = HashMap::new();
+    let mut by_runner: HashMap<&str, u32> = HashMap::new();
+    for _ in 0..JOBS {
+        let run = next_seen(&mut seen, Duration::from_secs(10), "the remaining jobs").await;
+        *runs.entry(run.n).or_default() += 1;
+        *by_runner.entry(run.runner).or_default() += 1;
+    }
+    nothing_seen(&mut seen, Duration::from_millis(500), "every job ran").await;
+    println!("jobs run by each runner: {by_runner:?}");
+
+    assert_eq!(runs.len(), JOBS as usize, "every job ran");
+    assert!(runs.values().all(|&count| count == 1), "no job ran twice");
+    assert!(
+        overlaps.lock().unwrap().is_empty(),
+        "no job ran on both at once"
+    );
+    assert_eq!(
+        by_runner.len(),
+        2,
+        "both runners took a share: {by_runner:?}"
+    );
+    let done: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_queue WHERE state = 'done' AND attempts = 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(done, i64::from(JOBS));
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_whose_runner_dies_mid_job_runs_again_on_another_runner_after_its_lease() {
+    let (pool, url) = database().await;
+    let (dying, mut seen_dying) = Recorder::new("refund", "dying", Act::HangOnFirstAttempt);
+    let dying = start(runner(&pool, config(), dying));
+    let id = commit_job(&pool, job("refund", 1)).await.unwrap();
+    let first = next_seen(&mut seen_dying, Duration::from_secs(5), "the first attempt").await;
+    dying.kill().await;
+
+    let other_pool = PgPool::connect(&url).await.unwrap();
+    let (survivor, mut seen) = Recorder::new("refund", "survivor", Act::HangOnFirstAttempt);
+    let survivor = start(runner(&other_pool, config(), survivor));
+    let second = next_seen(&mut seen, Duration::from_secs(5), "the job again").await;
+    assert_eq!((second.job_id, second.attempt), (id, 2));
+    // The lease is 1 s from the claim; the claim came just before the first run.
+    let after = second.at - first.at;
+    assert!(
+        after >= Duration::from_millis(900),
+        "ran again after {after:?}, before the lease expired"
+    );
+    println!("job ran again {after:?} after its worker died (lease 1 s)");
+
+    eventually(Duration::from_secs(3), "the job is done", || async {
+        stored(&pool, id).await.0 == "done"
+    })
+    .await;
+    assert_eq!(stored(&pool, id).await.1, 2);
+    survivor.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_running_longer_than_its_lease_keeps_it_and_runs_once() {
+    let (pool, url) = database().await;
+    let other_pool = PgPool::connect(&url).await.unwrap();
+    let config = JobConfig {
+        lease: Duration::from_millis(600),
+        ..config()
+    };
+    let (a, mut seen) = Recorder::new(
+        "export",
+        "a",
+        Act::SucceedAfter(Duration::from_millis(2000)),
+    );
+    let b = a.twin("b");
+    let first = start(runner(&pool, config.clone(), a));
+    let second = start(runner(&other_pool, config, b));
+
+    let id = commit_job(&pool, job("export", 1)).await.unwrap();
+    let run = next_seen(&mut seen, Duration::from_secs(5), "the job").await;
+    assert_eq!(run.attempt, 1);
+    eventually(Duration::from_secs(5), "the job is done", || async {
+        stored(&pool, id).await.0 == "done"
+    })
+    .await;
+    nothing_seen(
+        &mut seen,
+        Duration::from_millis(300),
+        "the lease was renewed",
+    )
+    .await;
+    assert_eq!(stored(&pool, id).await.1, 1, "one attempt");
+    first.stop().await.unwrap();
+    second.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_enqueued_while_no_runner_runs_is_run_by_a_runner_started_later() {
+    let (pool, _) = database().await;
+    let id = commit_job(&pool, job("expire", 5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (handler, mut seen) = Recorder::new("expire", "late", Act::Succeed);
+    let running = start(runner(&pool, config(), handler));
+    let run = next_seen(&mut seen, Duration::from_secs(5), "the waiting job").await;
+    assert_eq!(run.job_id, id);
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn enqueueing_twice_with_one_dedupe_key_makes_one_job() {
+    let (pool, _) = database().await;
+    let first = commit_job(&pool, job("webhook", 1).dedupe_key("order-42/business-7")).await;
+    let again = commit_job(&pool, job("webhook", 2).dedupe_key("order-42/business-7")).await;
+    let other_kind = commit_job(&pool, job("email", 3).dedupe_key("order-42/business-7")).await;
+    assert!(first.is_some());
+    assert_eq!(again, None, "the second enqueue adds nothing");
+    assert!(other_kind.is_some(), "keys are per kind");
+
+    let (handler, mut seen) = Recorder::new("webhook", "a", Act::Succeed);
+    let running = start(runner(&pool, config(), handler));
+    let run = next_seen(&mut seen, Duration::from_secs(5), "the job").await;
+    assert_eq!(run.n, 1);
+    nothing_seen(
+        &mut seen,
+        Duration::from_millis(300),
+        "there is one webhook job",
+    )
+    .await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_for_later_starts_at_its_time_without_waiting_for_the_poll() {
+    let (pool, _) = database().await;
+    let (handler, mut seen) = Recorder::new("deadline", "a", Act::Succeed);
+    let running = start(runner(&pool, config(), handler));
+    commit_job(&pool, job("deadline", 0)).await;
+    next_seen(&mut seen, Duration::from_secs(5), "the warm-up job").await;
+
+    let enqueued = Instant::now();
+    let due = OffsetDateTime::now_utc() + Duration::from_millis(500);
+    commit_job(&pool, job("deadline", 1).run_at(due)).await;
+    let run = next_seen(&mut seen, Duration::from_secs(5), "the job for later").await;
+    let after = run.at - enqueued;
+    assert!(
+        after >= Duration::from_millis(450),
+        "started early, after {after:?}"
+    );
+    assert!(
+        after < Duration::from_millis(1500),
+        "started late, after {after:?}"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_job_for_later_waits_for_the_runners_clock() {
+    let (pool, _) = database().await;
+    let clock = Arc::new(ManualClock::new(datetime!(2030-01-01 12:00 UTC)));
+    let (handler, mut seen) = Recorder::new("confirm_deadline", "a", Act::Succeed);
+    let running = start(runner(&pool, config(), handler).with_clock(clock.clone()));
+
+    let due = datetime!(2030-01-01 12:10 UTC);
+    commit_job(&pool, job("confirm_deadline", 1).run_at(due)).await;
+    nothing_seen(
+        &mut seen,
+        Duration::from_millis(300),
+        "the job is due in ten minutes",
+    )
+    .await;
+    clock.advance(Duration::from_secs(9 * 60));
+    running.nudge.nudge();
+    nothing_seen(
+        &mut seen,
+        Duration::from_millis(300),
+        "the job is due in a minute",
+    )
+    .await;
+    clock.advance(Duration::from_secs(60));
+    running.nudge.nudge();
+    next_seen(&mut seen, Duration::from_secs(2), "the job at its time").await;
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_lets_a_running_job_finish() {
+    let (pool, _) = database().await;
+    let (handler, mut seen) =
+        Recorder::new("email", "a", Act::SucceedAfter(Duration::from_millis(500)));
+    let running = start(runner(&pool, config(), handler));
+    let id = commit_job(&pool, job("email", 1)).await.unwrap();
+    next_seen(&mut seen, Duration::from_secs(5), "the job").await;
+
+    running.stop().await.unwrap();
+    assert_eq!(stored(&pool, id).await.0, "done");
+}
+
+#[tokio::test]
+async fn two_handlers_for_one_kind_are_refused_at_start() {
+    let (pool, _) = database().await;
+    let (first, _seen) = Recorder::new("email", "a", Act::Succeed);
+    let second = first.twin("b");
+    let result = runner(&pool, config(), first)
+        .on(second)
+        .run(tokio_util::sync::CancellationToken::new())
+        .await;
+    let error = result.expect_err("a second handler for a kind is refused");
+    assert!(
+        matches!(
+            error.downcast_ref(),
+            Some(StartError::DuplicateKind("email"))
+        ),
+        "{error:#}"
+    );
+}
+
+/// Records the clock's time of each tick and the runner it ran on.
+struct Ticker {
+    runner: &'static str,
+    ticks: Arc<Mutex<Vec<(&'static str, OffsetDateTime)>>>,
+}
+
+#[async_trait]
+impl Periodic for Ticker {
+    fn name(&self) -> &'static str {
+        "expire_reservations"
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    async fn tick(&self, _ctx: &JobContext, now: OffsetDateTime) -> anyhow::Result<()> {
+        self.ticks.lock().unwrap().push((self.runner, now));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_periodic_task_runs_once_per_interval_across_two_runners() {
+    let (pool, url) = database().await;
+    let other_pool = PgPool::connect(&url).await.unwrap();
+    let start_at = datetime!(2030-01-01 12:00 UTC);
+    let clock = Arc::new(ManualClock::new(start_at));
+    let ticks = Arc::new(Mutex::new(Vec::new()));
+    let replica = |pool: &PgPool, runner: &'static str| {
+        start(
+            JobRunner::new(pool.clone(), config(), JobMetrics::unregistered())
+                .every(Ticker {
+                    runner,
+                    ticks: Arc::clone(&ticks),
+                })
+                .with_clock(clock.clone()),
+        )
+    };
+    let a = replica(&pool, "a");
+    let b = replica(&other_pool, "b");
+    let count = || ticks.lock().unwrap().len();
+    let nudge_both = || {
+        a.nudge.nudge();
+        b.nudge.nudge();
+    };
+
+    eventually(Duration::from_secs(5), "the first tick", || async {
+        count() == 1
+    })
+    .await;
+    for interval in 1..=4 {
+        clock.advance(Duration::from_secs(30));
+        nudge_both();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(count(), interval, "half an interval later, no tick");
+        clock.advance(Duration::from_secs(30));
+        nudge_both();
+        eventually(Duration::from_secs(5), "the next tick", || async {
+            count() == interval + 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(
+            count(),
+            interval + 1,
+            "one tick per interval, not one per runner"
+        );
+    }
+
+    let ticks = ticks.lock().unwrap().clone();
+    let times: Vec<OffsetDateTime> = ticks.iter().map(|(_, at)| *at).collect();
+    let expected: Vec<OffsetDateTime> = (0..5)
+        .map(|i| start_at + Duration::from_secs(60 * i))
+        .collect();
+    assert_eq!(times, expected);
+    println!(
+        "ticks ran on: {:?}",
+        ticks.iter().map(|(r, _)| *r).collect::<Vec<_>>()
+    );
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pruning_deletes_finished_jobs_past_their_retention_only() {
+    let (pool, _) = database().await;
+    let now = OffsetDateTime::now_utc();
+    let day = Duration::from_secs(24 * 3600);
+    let mut ids = Vec::new();
+    for (state, age) in [
+        ("done", 15),
+        ("done", 3),
+        ("failed", 15),
+        ("failed", 40),
+        ("pending", 0),
+    ] {
+        let id = commit_job(&pool, job("email", age)).await.unwrap();
+        if state != "pending" {
+            sqlx::query("UPDATE job_queue SET state = $2, finished_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(state)
+                .bind(now - day * age)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        ids.push(id);
+    }
+
+    let deleted = job_queue::prune(&pool, now, Retention::default())
+        .await
+        .unwrap();
+    assert_eq!(deleted, 2);
+    let kept: Vec<i64> = sqlx::query_scalar("SELECT id FROM job_queue ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept,
+        vec![ids[1], ids[2], ids[4]],
+        "old done and very old failed jobs go"
+    );
+}
+
+#[tokio::test]
+async fn a_job_still_running_after_the_shutdown_grace_is_handed_back_to_another_runner() {
+    let (pool, url) = database().await;
+    let config = JobConfig {
+        shutdown_grace: Duration::from_millis(300),
+        lease: Duration::from_secs(60),
+        ..config()
+    };
+    let (slow, mut seen_slow) =
+        Recorder::new("export", "slow", Act::SucceedAfter(Duration::from_secs(30)));
+    let stopping = start(runner(&pool, config.clone(), slow));
+    let id = commit_job(&pool, job("export", 1)).await.unwrap();
+    next_seen(&mut seen_slow, Duration::from_secs(5), "the job").await;
+
+    let other_pool = PgPool::connect(&url).await.unwrap();
+    let (other, mut seen) = Recorder::new("export", "other", Act::Succeed);
+    let other = start(runner(&other_pool, config, other));
+    let stopped_at = Instant::now();
+    stopping.stop().await.unwrap();
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(3),
+        "shutdown is bounded by its grace"
+    );
+
+    // Long before the 60 s lease: the job was handed back, not abandoned.
+    let run = next_seen(
+        &mut seen,
+        Duration::from_secs(3),
+        "the job on the other runner",
+    )
+    .await;
+    assert_eq!(
+        (run.job_id, run.attempt),
+        (id, 1),
+        "the interrupted attempt is not counted"
+    );
+    eventually(Duration::from_secs(3), "the job is done", || async {
+        stored(&pool, id).await.0 == "done"
+    })
+    .await;
+    other.stop().await.unwrap();
+}

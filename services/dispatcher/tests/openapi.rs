@@ -1,0 +1,12 @@
+//! dispatcher's routes and its OpenAPI document agree: every route documented,
+//! every documented operation routed, every error response naming its codes.
+
+use test_harness::offline_state;
+
+#[tokio::test]
+async fn every_route_is_documented_and_every_documented_operation_is_routed() {
+    http_service::testing::assert_routes_match_documentation(dispatcher::http::router(
+        offline_state(),
+    ))
+    .await;
+}
