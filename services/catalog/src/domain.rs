@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -290,6 +291,9 @@ pub struct NewBusiness {
     pub contact_email: ContactEmail,
 }
 
+/// Where a page of businesses ends: (created_at, id) of its last one.
+pub type BusinessKey = (OffsetDateTime, Uuid);
+
 /// A registered business.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Business {
@@ -377,8 +381,9 @@ pub struct OfferingFilter {
 }
 
 /// Where a page of offerings ends: the next page starts after this key. Its
-/// kind follows the filter: ranked for a search, by date otherwise.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// kind follows the filter: ranked for a search, by date otherwise. Clients
+/// see it only as an opaque cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum OfferingKey {
     Newest {
         created_at: OffsetDateTime,
@@ -400,13 +405,6 @@ impl OfferingFilter {
             (None, OfferingKey::Newest { .. }) | (Some(_), OfferingKey::Ranked { .. })
         )
     }
-}
-
-/// One page of a list and the key the next page starts after.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page<T, K> {
-    pub items: Vec<T>,
-    pub next: Option<K>,
 }
 
 /// An offering as a reservation sees it: locked, with its current stock.

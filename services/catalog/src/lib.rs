@@ -28,7 +28,10 @@ pub async fn build(config: HostConfig, settings: CatalogSettings) -> anyhow::Res
     let host = Host::start(&SPEC, config).await?;
     tracing::info!(currency = %settings.shop_currency.0, "the shop sells in this currency");
     let consumer = host.consumer().on(events::OrderHandler);
-    let routes = http::router(host.state());
+    let routes = http::router(http::CatalogState {
+        service: host.state(),
+        shop_currency: settings.shop_currency,
+    });
     let jobs = host.jobs();
     host.serve(routes, consumer, jobs).await
 }

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{
-    Business, NewBusiness, NewOffering, Offering, OfferingFilter, OfferingKey, OfferingPatch, Page,
-    Stock, StockHolding,
+    Business, BusinessKey, NewBusiness, NewOffering, Offering, OfferingFilter, OfferingKey,
+    OfferingPatch, Stock, StockHolding,
 };
 use crate::events::offering_changed;
 
@@ -58,15 +58,6 @@ fn business_from_row(row: &PgRow) -> Result<Business, sqlx::Error> {
     })
 }
 
-/// Splits `limit + 1` rows into a page of `limit` and the key after it.
-fn page_of<T, K>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> K) -> Page<T, K> {
-    let limit = limit as usize;
-    let more = items.len() > limit;
-    items.truncate(limit);
-    let next = if more { items.last().map(key) } else { None };
-    Page { items, next }
-}
-
 #[tracing::instrument(skip_all, fields(name = business.name.as_str()))]
 pub async fn create_business(
     conn: &mut PgConnection,
@@ -98,28 +89,30 @@ pub async fn get_business(
         .transpose()
 }
 
-/// Businesses newest first, `limit` after the key `after` (created_at, id).
+/// Businesses newest first, each with its sort key (created_at, id): up to
+/// `fetch_limit` of them after the key `after`.
 #[tracing::instrument(skip(conn))]
 pub async fn list_businesses(
     conn: &mut PgConnection,
-    after: Option<(OffsetDateTime, Uuid)>,
-    limit: u32,
-) -> Result<Page<Business, (OffsetDateTime, Uuid)>, sqlx::Error> {
-    let rows = sqlx::query(
+    after: Option<&BusinessKey>,
+    fetch_limit: i64,
+) -> Result<Vec<(BusinessKey, Business)>, sqlx::Error> {
+    sqlx::query(
         "SELECT id, name, contact_email, created_at FROM businesses
          WHERE $1::TIMESTAMPTZ IS NULL OR (created_at, id) < ($1, $2)
          ORDER BY created_at DESC, id DESC LIMIT $3",
     )
-    .bind(after.map(|(created_at, _)| created_at))
-    .bind(after.map(|(_, id)| id))
-    .bind(i64::from(limit) + 1)
+    .bind(after.map(|(created_at, _)| *created_at))
+    .bind(after.map(|(_, id)| *id))
+    .bind(fetch_limit)
     .fetch_all(conn)
-    .await?;
-    let items = rows
-        .iter()
-        .map(business_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(page_of(items, limit, |b: &Business| (b.created_at, b.id)))
+    .await?
+    .iter()
+    .map(|row| {
+        let business = business_from_row(row)?;
+        Ok(((business.created_at, business.id), business))
+    })
+    .collect()
 }
 
 /// Lists a new offering and announces it.
@@ -217,20 +210,21 @@ pub async fn get_offering(
     .transpose()
 }
 
-/// One page of offerings matching `filter`, starting after `after`. A search
-/// is ranked by relevance (title words weigh more than description words),
-/// ties newest first; a plain list is newest first.
+/// Offerings matching `filter`, each with its sort key: up to `fetch_limit`
+/// of them after the key `after`. A search is ranked by relevance (title
+/// words weigh more than description words, and words said more often more
+/// than words said once), ties newest first; a plain list is newest first.
 #[tracing::instrument(skip(conn))]
 pub async fn list_offerings(
     conn: &mut PgConnection,
     filter: &OfferingFilter,
-    after: Option<OfferingKey>,
-    limit: u32,
-) -> Result<Page<Offering, OfferingKey>, StoreError> {
-    if after.is_some_and(|key| !filter.continues_with(&key)) {
+    after: Option<&OfferingKey>,
+    fetch_limit: i64,
+) -> Result<Vec<(OfferingKey, Offering)>, StoreError> {
+    if after.is_some_and(|key| !filter.continues_with(key)) {
         return Err(StoreError::ForeignKey);
     }
-    let (rank, created_at, id) = match after {
+    let (rank, created_at, id) = match after.copied() {
         None => (None, None, None),
         Some(OfferingKey::Newest { created_at, id }) => (None, Some(created_at), Some(id)),
         Some(OfferingKey::Ranked {
@@ -239,7 +233,6 @@ pub async fn list_offerings(
             id,
         }) => (Some(rank), Some(created_at), Some(id)),
     };
-    let fetch = i64::from(limit) + 1;
     let Some(q) = &filter.q else {
         let rows = sqlx::query(&format!(
             "SELECT {OFFERING_COLUMNS} FROM offerings
@@ -252,17 +245,20 @@ pub async fn list_offerings(
         .bind(filter.include_inactive)
         .bind(created_at)
         .bind(id)
-        .bind(fetch)
+        .bind(fetch_limit)
         .fetch_all(conn)
         .await?;
-        let items = rows
+        return rows
             .iter()
-            .map(offering_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(page_of(items, limit, |o: &Offering| OfferingKey::Newest {
-            created_at: o.created_at,
-            id: o.id,
-        }));
+            .map(|row| {
+                let offering = offering_from_row(row)?;
+                let key = OfferingKey::Newest {
+                    created_at: offering.created_at,
+                    id: offering.id,
+                };
+                Ok((key, offering))
+            })
+            .collect();
     };
     let rows = sqlx::query(&format!(
         "SELECT * FROM (
@@ -281,24 +277,20 @@ pub async fn list_offerings(
     .bind(rank)
     .bind(created_at)
     .bind(id)
-    .bind(fetch)
+    .bind(fetch_limit)
     .fetch_all(conn)
     .await?;
-    let items = rows
-        .iter()
-        .map(|row| Ok((row.try_get::<f32, _>("rank")?, offering_from_row(row)?)))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let page = page_of(items, limit, |(rank, o): &(f32, Offering)| {
-        OfferingKey::Ranked {
-            rank: *rank,
-            created_at: o.created_at,
-            id: o.id,
-        }
-    });
-    Ok(Page {
-        items: page.items.into_iter().map(|(_, o)| o).collect(),
-        next: page.next,
-    })
+    rows.iter()
+        .map(|row| {
+            let offering = offering_from_row(row)?;
+            let key = OfferingKey::Ranked {
+                rank: row.try_get("rank")?,
+                created_at: offering.created_at,
+                id: offering.id,
+            };
+            Ok((key, offering))
+        })
+        .collect()
 }
 
 /// Claims `order_id` for this transaction: `true` when it was never seen,
