@@ -4,7 +4,6 @@
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{
