@@ -17,7 +17,8 @@
 //!
 //! A service routes the POSTs that create something through [`middleware`]
 //! with [`Idempotency::optional`], or [`Idempotency::required`] where DESIGN
-//! says so:
+//! says so. Only POSTs are affected: a GET sharing the route passes through
+//! untouched, key or not.
 //!
 //! ```ignore
 //! Router::new()
@@ -186,6 +187,9 @@ pub async fn middleware(
     request: Request,
     next: Next,
 ) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
     let key = match request.headers().get(HEADER) {
         None if settings.required => {
             return Problem::bad_request(

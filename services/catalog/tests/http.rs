@@ -586,3 +586,41 @@ async fn inactive_offerings_are_listed_only_for_their_business_or_an_admin() {
         .await
         .expect_status(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_sent_twice_with_one_idempotency_key_creates_once() {
+    let fixture = start().await;
+    let create = || {
+        fixture
+            .api
+            .post("/v1/businesses")
+            .as_user(fixture.admin, Role::Admin)
+            .idempotency_key("register-roastery")
+            .json(&json!({"name": "Roastery", "contact_email": "roast@example.com"}))
+    };
+    let first = create().send().await.expect_status(201);
+    let again = create().send().await.expect_status(201);
+    assert_eq!(again.body, first.body, "the first answer, replayed");
+    let listed = fixture
+        .api
+        .get("/v1/businesses")
+        .send()
+        .await
+        .expect_status(200);
+    let named: Vec<_> = listed.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|business| business["name"] == "Roastery")
+        .collect();
+    assert_eq!(named.len(), 1, "one business, not two");
+    let other = fixture
+        .api
+        .post("/v1/businesses")
+        .as_user(fixture.admin, Role::Admin)
+        .idempotency_key("register-roastery")
+        .json(&json!({"name": "Bakery", "contact_email": "bake@example.com"}))
+        .send()
+        .await;
+    other.expect_problem(422, "idempotency_key_reused");
+}

@@ -79,9 +79,16 @@ impl From<StoreError> for ApiError {
 
 /// The service's routes with their OpenAPI document.
 pub fn router(state: CatalogState) -> OpenApiRouter {
+    // The POSTs that create a business or an offering honour an
+    // `Idempotency-Key`; the middleware lets every other method through.
+    let idempotency = state.service.idempotency();
     let routes = OpenApiRouter::new()
         .merge(businesses::router())
         .merge(offerings::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            idempotency,
+            http_service::idempotency::middleware,
+        ))
         .with_state(state);
     service_api(
         routes,

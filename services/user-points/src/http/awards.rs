@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use http_service::auth::{AuthUser, Role};
+use http_service::idempotency;
 use http_service::problem::Json;
 use http_service::{routes, OpenApiRouter};
 use serde::{Deserialize, Serialize};
@@ -17,8 +18,13 @@ use crate::domain::{Award, AwardError, AwardOutcome, NewAward};
 use crate::store;
 use service_host::ServiceState;
 
-pub fn router() -> OpenApiRouter<ServiceState> {
-    OpenApiRouter::new().routes(routes!(create))
+pub fn router(state: &ServiceState) -> OpenApiRouter<ServiceState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.idempotency(),
+            idempotency::middleware,
+        ))
 }
 
 /// An award to credit; `award_id` makes crediting it idempotent.

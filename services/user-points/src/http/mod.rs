@@ -20,7 +20,7 @@ pub fn router(state: ServiceState) -> OpenApiRouter {
     let routes = OpenApiRouter::new()
         .merge(balance::router())
         .merge(ledger::router())
-        .merge(awards::router())
+        .merge(awards::router(&state))
         .merge(reservations::router())
         .merge(charities::router())
         .merge(donations::router(&state))
