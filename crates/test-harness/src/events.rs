@@ -44,16 +44,20 @@ pub async fn publish_traced<E: EventFamily>(
 }
 
 /// Every event of family `E` on its topic so far (in partition order), read
-/// until the topic has been quiet for [`QUIET`]; messages of types the
-/// family does not know are left out.
+/// until the topic has been quiet for [`QUIET`], each once, as a consumer
+/// handles them: publishing is at least once (a relay that could not mark a
+/// row sent publishes it again), so a repeated `event_id` is left out, and
+/// so are messages of types the family does not know.
 ///
 /// # Panics
 /// When the topic cannot be read.
 pub async fn read_events<E: EventFamily>(bootstrap: &str) -> Vec<Envelope<E>> {
+    let mut seen = std::collections::HashSet::new();
     read_topic(bootstrap, E::TOPIC.name(), QUIET)
         .await
         .unwrap_or_else(|error| panic!("failed to read {}: {error:#}", E::TOPIC.name()))
         .iter()
-        .filter_map(|message| serde_json::from_slice(&message.payload).ok())
+        .filter_map(|message| serde_json::from_slice::<Envelope<E>>(&message.payload).ok())
+        .filter(|envelope| seen.insert(envelope.event_id))
         .collect()
 }

@@ -2,42 +2,14 @@
 //! businesses list and change their own offerings, anyone browses and
 //! searches; every bad request gets a problem and changes nothing.
 
+mod support;
+
 use std::time::Duration;
 
-use catalog::CatalogSettings;
 use http_service::auth::{mint_hs256, Claims, Role};
-use messaging::embedded::EmbeddedBroker;
 use serde_json::{json, Value};
-use shared_events::Topic;
-use test_harness::{Api, TestService, JWT_SECRET};
+use test_harness::JWT_SECRET;
 use uuid::Uuid;
-
-struct Fixture {
-    _service: TestService,
-    _broker: EmbeddedBroker,
-    api: Api,
-    admin: Uuid,
-}
-
-async fn start() -> Fixture {
-    let db = test_harness::fresh_database(&["catalog"]).await;
-    let broker = EmbeddedBroker::start(1).expect("start broker");
-    broker.create_topics(&Topic::ALL, 3).expect("create topics");
-    let service = TestService::start_with(
-        &catalog::SPEC,
-        catalog::build,
-        &db,
-        broker.bootstrap_servers(),
-        CatalogSettings::default(),
-    )
-    .await;
-    Fixture {
-        api: service.api(),
-        _service: service,
-        _broker: broker,
-        admin: Uuid::new_v4(),
-    }
-}
 
 /// A token of the business `business_id`.
 fn business_token(business_id: Uuid) -> String {
@@ -60,6 +32,8 @@ fn offering_body(business_id: Uuid, title: &str) -> Value {
         "stock": 7,
     })
 }
+
+use support::{start, Fixture};
 
 impl Fixture {
     async fn business(&self, name: &str) -> Uuid {

@@ -2,6 +2,8 @@
 //! changes announced with `offering_changed`, and the named constraints
 //! that guard the rules even against a query that skips the domain types.
 
+mod support;
+
 use std::time::Duration;
 
 use catalog::domain::{
@@ -9,42 +11,12 @@ use catalog::domain::{
     OfferingFilter, OfferingKind, OfferingPatch, PointsPrice, PriceMinor, SearchText, Stock, Title,
 };
 use catalog::store::{self, StoreError};
-use catalog::CatalogSettings;
-use messaging::embedded::EmbeddedBroker;
 use shared_events::catalog::CatalogEvent;
-use shared_events::Topic;
-use sqlx::PgPool;
 use test_harness::events::read_events;
-use test_harness::{eventually, TestService};
+use test_harness::eventually;
 use uuid::Uuid;
 
-struct Fixture {
-    _service: TestService,
-    broker: EmbeddedBroker,
-    pool: PgPool,
-}
-
-async fn start() -> Fixture {
-    let db = test_harness::fresh_database(&["catalog"]).await;
-    let broker = EmbeddedBroker::start(1).expect("start broker");
-    broker.create_topics(&Topic::ALL, 3).expect("create topics");
-    let service = TestService::start_with(
-        &catalog::SPEC,
-        catalog::build,
-        &db,
-        broker.bootstrap_servers(),
-        CatalogSettings::default(),
-    )
-    .await;
-    let pool = PgPool::connect(db.url("catalog"))
-        .await
-        .expect("connect to the catalog schema");
-    Fixture {
-        _service: service,
-        broker,
-        pool,
-    }
-}
+use support::{start, Fixture};
 
 impl Fixture {
     async fn business(&self, name: &str) -> Uuid {

@@ -4,6 +4,8 @@
 //! more than was reserved), and every command applied once per order
 //! however often it is sent.
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -11,43 +13,16 @@ use catalog::domain::{
     Currency, Description, NewBusiness, NewOffering, Offering, OfferingKind, PointsPrice,
     PriceMinor, Stock, Title,
 };
-use catalog::{store, CatalogSettings};
-use messaging::embedded::EmbeddedBroker;
+use catalog::store;
 use shared_events::catalog::CatalogEvent;
 use shared_events::order::{OrderCreated, OrderEvent, StockReleaseRequested};
-use shared_events::{Envelope, StockLine, Topic};
+use shared_events::{Envelope, StockLine};
 use sqlx::PgPool;
 use test_harness::events::{publish, read_events};
-use test_harness::{eventually, TestService};
+use test_harness::eventually;
 use uuid::Uuid;
 
-struct Fixture {
-    _service: TestService,
-    broker: EmbeddedBroker,
-    pool: PgPool,
-}
-
-async fn start() -> Fixture {
-    let db = test_harness::fresh_database(&["catalog"]).await;
-    let broker = EmbeddedBroker::start(1).expect("start broker");
-    broker.create_topics(&Topic::ALL, 3).expect("create topics");
-    let service = TestService::start_with(
-        &catalog::SPEC,
-        catalog::build,
-        &db,
-        broker.bootstrap_servers(),
-        CatalogSettings::default(),
-    )
-    .await;
-    let pool = PgPool::connect(db.url("catalog"))
-        .await
-        .expect("connect to the catalog schema");
-    Fixture {
-        _service: service,
-        broker,
-        pool,
-    }
-}
+use support::{start, Fixture};
 
 impl Fixture {
     /// A new business with one offering of `stock` units (`None`: unlimited).
