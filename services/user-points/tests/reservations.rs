@@ -241,7 +241,7 @@ async fn reserving_twice_for_one_order_returns_the_first_and_cancelling_releases
             ("released".to_owned(), 30)
         ]
     );
-    let events = points.events_of(user).await;
+    let events = points.events_of(user, 3).await;
     assert!(
         matches!(events.as_slice(), [
             PointsEvent::PointsCredited(_),
@@ -448,7 +448,7 @@ async fn spend_release_and_refund_apply_once_even_when_the_order_sends_them_agai
             ("refunded".to_owned(), 20)
         ]
     );
-    let events = points.events_of(user).await;
+    let events = points.events_of(user, 7).await;
     let count = |event_type: &str| {
         events
             .iter()

@@ -106,7 +106,19 @@ impl Points {
     }
 
     /// The events published on `heyblue.points.v1` about `user`, in order.
-    pub async fn events_of(&self, user: Uuid) -> Vec<PointsEvent> {
+    pub async fn events_of(&self, user: Uuid, at_least: usize) -> Vec<PointsEvent> {
+        // The relay publishes right after each commit, but not within it:
+        // wait for the events the test expects before reading them all.
+        test_harness::eventually(
+            Duration::from_secs(20),
+            &format!("{at_least} events of user {user} are published"),
+            || async { self.events_now(user).await.len() >= at_least },
+        )
+        .await;
+        self.events_now(user).await
+    }
+
+    async fn events_now(&self, user: Uuid) -> Vec<PointsEvent> {
         test_harness::events::read_events::<PointsEvent>(self.bootstrap())
             .await
             .into_iter()
