@@ -2,180 +2,38 @@
 //! `scripts/run` starts, every service a process of its own, the embedded
 //! broker reachable from outside, and the first slice end to end.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use http_service::auth::{mint_hs256, Claims, Role};
 use messaging::inspect::{publish_raw, read_topic};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared_events::connection::{ConnectionEvent, PointsAwarded};
 use shared_events::{Envelope, EventFamily, Topic};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 use uuid::Uuid;
 
-/// The directory of the workspace's binaries: next to this test's `deps/`.
-fn bin_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("HEYBLUE_BIN_DIR") {
-        return PathBuf::from(dir);
-    }
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory")
-        .to_path_buf();
-    assert!(
-        dir.join("heyblue-local").exists(),
-        "{} has no heyblue-local: run the tests with scripts/test, which builds the binaries first",
-        dir.display()
-    );
-    dir
-}
+use fixture::{signal, Fleet};
 
-/// A port offset whose ports are all free, so a fleet a developer runs on
-/// the default ports is left alone.
-fn free_port_offset() -> u16 {
-    (0..50u16)
-        .map(|i| 1000 + 97 * i + (std::process::id() % 89) as u16)
-        .find(|offset| {
-            fleet::ALL.iter().all(|service| {
-                std::net::TcpListener::bind(("127.0.0.1", service.port + offset)).is_ok()
-            })
-        })
-        .expect("no free ports for a second fleet")
-}
+mod fixture;
 
-/// Sends `signal` to `pid`, as `kill` would, without needing that program.
-fn signal(pid: u32, signal: Signal) {
-    let pid = Pid::from_raw(i32::try_from(pid).expect("pid fits an i32"));
-    kill(pid, signal).unwrap_or_else(|error| panic!("failed to send {signal} to {pid}: {error}"));
-}
-
-struct Fleet {
-    launcher: Child,
-    banner: HashMap<String, String>,
-    urls: HashMap<String, String>,
-    /// Each service's latest pid, as the launcher announces it.
-    pids: std::sync::Arc<std::sync::Mutex<HashMap<String, u32>>>,
-    _data: tempfile::TempDir,
-}
-
-/// `<service padded> | started, pid <pid>`.
-fn started_pid(line: &str) -> Option<(String, u32)> {
-    let (name, rest) = line.split_once(" | ")?;
-    let pid = rest.strip_prefix("started, pid ")?.trim().parse().ok()?;
-    Some((name.trim().to_owned(), pid))
-}
-
+/// What only the award journey needs of the fleet.
 impl Fleet {
-    /// Starts `heyblue-local` with a data directory of its own and waits for
-    /// its "ready" line.
-    async fn start() -> Fleet {
-        // The postgres OS user runs the cluster and must reach the directory.
-        let data = pg_cluster::server_temp_dir("heyblue-journey-").expect("data dir");
-        let mut launcher = Command::new(bin_dir().join("heyblue-local"))
-            .arg("--data-dir")
-            .arg(data.path())
-            .env_remove("DATABASE_URL")
-            .env("HEYBLUE_PORT_OFFSET", free_port_offset().to_string())
-            .env("HEYBLUE_JWT_SECRET", "journey-secret")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start heyblue-local");
-        let stdout = launcher.stdout.take().expect("launcher stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut banner = HashMap::new();
-        let mut urls = HashMap::new();
-        let pids = std::sync::Arc::new(std::sync::Mutex::new(HashMap::new()));
-        let deadline = Instant::now() + Duration::from_secs(240);
-        loop {
-            let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
-                .await
-                .expect("the fleet did not become ready in time")
-                .expect("read launcher output")
-                .expect("the launcher exited before the fleet was ready");
-            if line.trim() == "heyblue fleet ready" {
-                break;
-            }
-            if let Some((name, pid)) = started_pid(&line) {
-                pids.lock().expect("pids").insert(name, pid);
-            }
-            if let Some((key, value)) = line.split_once('=') {
-                if key == "HEYBLUE_JWT_SECRET" || key == "KAFKA_BOOTSTRAP" {
-                    banner.insert(key.to_owned(), value.to_owned());
-                }
-            }
-            let words: Vec<&str> = line.split_whitespace().collect();
-            if let [name, url] = words.as_slice() {
-                if fleet::service(name).is_some() && url.starts_with("http://") {
-                    urls.insert((*name).to_owned(), (*url).to_owned());
-                }
-            }
-        }
-        // Keep reading the launcher's output (restarted services announce
-        // their new pid), so it never blocks on a full pipe either.
-        let announced = pids.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some((name, pid)) = started_pid(&line) {
-                    announced.lock().expect("pids").insert(name, pid);
-                }
-            }
-        });
-        Fleet {
-            launcher,
-            banner,
-            urls,
-            pids,
-            _data: data,
-        }
-    }
-
     fn bootstrap(&self) -> &str {
         &self.banner["KAFKA_BOOTSTRAP"]
     }
 
-    fn token(&self, user: Uuid, role: Role) -> String {
+    fn signed_token(&self, user: Uuid, role: Role) -> String {
         mint_hs256(
             &self.banner["HEYBLUE_JWT_SECRET"],
             &Claims::new(user, role, Duration::from_secs(600)),
         )
     }
 
-    fn pid(&self, service: &str) -> u32 {
-        self.pids.lock().expect("pids")[service]
-    }
-
-    async fn wait_until_ready(&self, service: &str, timeout: Duration) {
-        let started = Instant::now();
-        loop {
-            let ready = reqwest::get(format!("{}/readyz", self.urls[service]))
-                .await
-                .is_ok_and(|response| response.status() == StatusCode::OK);
-            if ready {
-                return;
-            }
-            assert!(
-                started.elapsed() < timeout,
-                "{service} did not become ready again"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     async fn balance(&self, user: Uuid) -> Value {
         let response = reqwest::Client::new()
             .get(format!("{}/v1/points/balance", self.urls["user-points"]))
-            .bearer_auth(self.token(user, Role::Civilian))
+            .bearer_auth(self.signed_token(user, Role::Civilian))
             .send()
             .await
             .expect("balance request");
@@ -215,15 +73,6 @@ impl Fleet {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         started.elapsed()
-    }
-
-    /// SIGTERM, as Ctrl-C or an operator would, and the launcher's exit status.
-    async fn stop(mut self) -> std::process::ExitStatus {
-        signal(self.launcher.id().expect("launcher pid"), Signal::SIGTERM);
-        tokio::time::timeout(Duration::from_secs(60), self.launcher.wait())
-            .await
-            .expect("the launcher did not stop in time")
-            .expect("launcher exit status")
     }
 }
 

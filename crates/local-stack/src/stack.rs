@@ -188,17 +188,21 @@ async fn launch(
 
     let secret = config.jwt_secret.expose_secret();
     let seed_targets = seed::Targets {
+        catalog: service_url(config, &fleet::CATALOG),
         user_points: service_url(config, &fleet::USER_POINTS),
     };
-    let Some(warnings) = until_shutdown(shutdown, seed::seed(&seed_targets, secret)).await else {
+    let Some(seeded) = until_shutdown(shutdown, seed::seed(&seed_targets, secret)).await else {
         return Ok(Outcome::Stopped);
     };
-    let warnings = warnings?;
-    for warning in &warnings {
+    let seeded = seeded?;
+    for warning in &seeded.warnings {
         eprintln!("local-stack | warning: {warning}");
     }
+    for failure in &seeded.failures {
+        eprintln!("local-stack | error: seeding: {failure}");
+    }
 
-    let tokens = seed::demo_tokens(secret);
+    let tokens = seed::demo_tokens(secret, &seeded.businesses);
     let banner = Banner {
         services: targets,
         tokens: &tokens,
@@ -206,7 +210,7 @@ async fn launch(
         jwt_secret: secret,
         kafka_bootstrap: &bootstrap,
         database: &database_shown,
-        warnings: &warnings,
+        seeded: &seeded,
     };
     print_lines(&banner.lines());
 

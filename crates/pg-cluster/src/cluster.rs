@@ -73,6 +73,7 @@ pub struct PgCluster {
     port: u16,
     running: bool,
     watchdog: Option<Child>,
+    watchdog_mode: Watchdog,
 }
 
 impl PgCluster {
@@ -174,8 +175,9 @@ impl PgCluster {
 
         // Spawned before anything starts, so there is no moment in which a
         // server runs that nobody would stop.
-        let watchdog = if watchdog != Watchdog::None {
-            Some(server.spawn_watchdog(&data_dir, watchdog == Watchdog::StopAndRemove)?)
+        let watchdog_mode = watchdog;
+        let watchdog = if watchdog_mode != Watchdog::None {
+            Some(server.spawn_watchdog(&data_dir, watchdog_mode == Watchdog::StopAndRemove)?)
         } else {
             None
         };
@@ -190,6 +192,7 @@ impl PgCluster {
             port,
             running: true,
             watchdog,
+            watchdog_mode,
         };
         // From here on, Drop stops the server if waiting fails.
         cluster.wait_until_accepting()?;
@@ -240,7 +243,18 @@ impl PgCluster {
                     "failed to stop PostgreSQL in {}",
                     self.server.base_dir.display()
                 )
-            })
+            })?;
+        // A server stopped cleanly leaves a stopping watchdog nothing to do,
+        // and one left waiting would, a second after we exit, stop the
+        // server of whoever starts this data directory next (the launcher
+        // run again at once). A removing watchdog still has to remove.
+        if self.watchdog_mode == Watchdog::Stop {
+            if let Some(mut watchdog) = self.watchdog.take() {
+                let _ = watchdog.kill();
+                let _ = watchdog.wait();
+            }
+        }
+        Ok(())
     }
 }
 
