@@ -2,6 +2,7 @@
 //! letters and replay them, and what tests use to look at topics the way an
 //! outside client would.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -51,8 +52,9 @@ impl RawMessage {
     }
 }
 
-/// Reads every message on every partition of `topic` from the beginning,
-/// polling until nothing new has come for `quiet`. Joins no consumer group.
+/// Reads every message on every partition of `topic` from the beginning:
+/// all that was there when the read began, then whatever comes until nothing
+/// new has come for `quiet`. Joins no consumer group.
 pub async fn read_topic(
     bootstrap: &str,
     topic: &str,
@@ -64,6 +66,9 @@ pub async fn read_topic(
         .await
         .context("topic reader panicked")?
 }
+
+/// How long reading what is on a topic may take at most.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn read_topic_blocking(
     bootstrap: &str,
@@ -98,14 +103,37 @@ fn read_topic_blocking(
     consumer
         .assign(&assignment)
         .with_context(|| format!("failed to assign {topic}"))?;
+    // Everything on the topic when the read starts is read for certain: up
+    // to each partition's high watermark, however slowly the first fetch
+    // comes. `quiet` then only decides how long to wait for what comes next.
+    let mut unread: HashMap<i32, i64> = HashMap::new();
+    for partition in 0..partitions as i32 {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, Duration::from_secs(10))
+            .with_context(|| format!("failed to read the offsets of {topic}/{partition}"))?;
+        if high > low {
+            unread.insert(partition, high);
+        }
+    }
+    let deadline = Instant::now() + READ_TIMEOUT;
     let mut messages = Vec::new();
     let mut last_news = Instant::now();
-    while last_news.elapsed() < quiet {
+    while !unread.is_empty() || last_news.elapsed() < quiet {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{topic}: not all of it could be read within {READ_TIMEOUT:?} (left: {unread:?})"
+        );
         let Some(result) = consumer.poll(Duration::from_millis(50)) else {
             continue;
         };
         let message = result.with_context(|| format!("failed to read {topic}"))?;
         last_news = Instant::now();
+        if unread
+            .get(&message.partition())
+            .is_some_and(|high| message.offset() + 1 >= *high)
+        {
+            unread.remove(&message.partition());
+        }
         messages.push(RawMessage {
             topic: message.topic().to_owned(),
             partition: message.partition(),
