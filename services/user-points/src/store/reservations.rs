@@ -49,14 +49,7 @@ pub async fn for_order(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Option<Reservation>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM reservations WHERE order_id = $1"
-    ))
-    .bind(order_id)
-    .fetch_optional(conn)
-    .await?
-    .map(from_row)
-    .transpose()
+    one_where(conn, "order_id = $1", order_id).await
 }
 
 /// The reservation, locked until the transaction ends.
@@ -65,14 +58,7 @@ pub async fn lock(
     conn: &mut PgConnection,
     reservation_id: Uuid,
 ) -> Result<Option<Reservation>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM reservations WHERE reservation_id = $1 FOR UPDATE"
-    ))
-    .bind(reservation_id)
-    .fetch_optional(conn)
-    .await?
-    .map(from_row)
-    .transpose()
+    one_where(conn, "reservation_id = $1 FOR UPDATE", reservation_id).await
 }
 
 /// The reservation of `order_id`, locked until the transaction ends.
@@ -81,10 +67,19 @@ pub async fn lock_for_order(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Option<Reservation>, sqlx::Error> {
+    one_where(conn, "order_id = $1 FOR UPDATE", order_id).await
+}
+
+/// The one reservation `condition` (on `$1` = `id`) picks, if any.
+async fn one_where(
+    conn: &mut PgConnection,
+    condition: &str,
+    id: Uuid,
+) -> Result<Option<Reservation>, sqlx::Error> {
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM reservations WHERE order_id = $1 FOR UPDATE"
+        "SELECT {COLUMNS} FROM reservations WHERE {condition}"
     ))
-    .bind(order_id)
+    .bind(id)
     .fetch_optional(conn)
     .await?
     .map(from_row)
