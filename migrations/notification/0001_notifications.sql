@@ -23,7 +23,9 @@ CREATE TABLE notifications (
     fact_key    TEXT NOT NULL,
     title       TEXT NOT NULL,
     body        TEXT NOT NULL,
-    created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- The moment of the insert, not of its transaction's start, so that it
+    -- follows `seq` as closely as concurrent consumers allow.
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
     read_at     TIMESTAMPTZ,
     -- The address its email was queued for; NULL until an address is known.
     email_to    TEXT,

@@ -59,6 +59,121 @@ impl ReceivedMail {
             .split_once("\r\n\r\n")
             .map_or("", |(_, body)| body)
     }
+
+    /// The `text/plain` part, decoded (see [`part`]).
+    pub fn text(&self) -> Option<String> {
+        part(&self.data, "text/plain")
+    }
+
+    /// The `text/html` part, decoded (see [`part`]).
+    pub fn html(&self) -> Option<String> {
+        part(&self.data, "text/html")
+    }
+}
+
+/// The first part of type `content_type` in a message as it travels (an
+/// SMTP `DATA` or an `.eml` file), with its quoted-printable or base64
+/// transfer encoding undone: what a mail client would show. Reads what
+/// [`crate::Mailer`] writes (one part, or `multipart/alternative`), not
+/// every MIME shape.
+pub fn part(message: &str, content_type: &str) -> Option<String> {
+    let message = message.replace("\r\n", "\n");
+    let (head, body) = message.split_once("\n\n")?;
+    let headers = unfold(head);
+    let kind = header_in(&headers, "Content-Type").unwrap_or_else(|| "text/plain".to_owned());
+    if let Some(boundary) = kind
+        .split(';')
+        .map(str::trim)
+        .find_map(|param| param.strip_prefix("boundary="))
+    {
+        let delimiter = format!("--{}", boundary.trim_matches('"'));
+        return body
+            .split(&delimiter)
+            .skip(1)
+            .filter(|section| !section.starts_with("--"))
+            .find_map(|section| part(section.trim_start_matches('\n'), content_type));
+    }
+    if !kind.to_ascii_lowercase().starts_with(content_type) {
+        return None;
+    }
+    let encoding = header_in(&headers, "Content-Transfer-Encoding")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    Some(match encoding.as_str() {
+        "quoted-printable" => decode_quoted_printable(body),
+        "base64" => decode_base64(body),
+        _ => body.to_owned(),
+    })
+}
+
+/// Header lines with continuation lines joined to the line they continue.
+fn unfold(head: &str) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for line in head.lines() {
+        match lines.last_mut() {
+            Some(last) if line.starts_with([' ', '\t']) => {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            _ => lines.push(line.to_owned()),
+        }
+    }
+    lines
+}
+
+fn header_in(lines: &[String], name: &str) -> Option<String> {
+    lines.iter().find_map(|line| {
+        let (field, value) = line.split_once(':')?;
+        field
+            .trim()
+            .eq_ignore_ascii_case(name)
+            .then(|| value.trim().to_owned())
+    })
+}
+
+fn decode_quoted_printable(body: &str) -> String {
+    let joined = body.replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'=')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match hex {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn decode_base64(body: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for byte in body.bytes() {
+        let Some(value) = ALPHABET.iter().position(|&c| c == byte) else {
+            continue; // line ends and padding
+        };
+        buffer = (buffer << 6) | value as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[derive(Debug, Default)]

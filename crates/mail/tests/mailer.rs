@@ -8,7 +8,7 @@ fn receipt() -> Email {
     Email::text(
         "Ada Lovelace <ada@example.com>",
         "Your order has shipped",
-        "UPS is bringing it.\nTracking number: 1Z999AA10123456784\n.a line that starts with a dot\n",
+        "UPS is bringing it, and this sentence is long enough that it must be wrapped for the wire.\nTracking number: 1Z999AA10123456784\n.a line that starts with a dot\n",
     )
     .with_message_id("0190a1b2-c3d4@heyblue")
 }
