@@ -257,3 +257,26 @@ async fn an_email_the_server_refuses_for_now_is_sent_on_a_later_try() {
         .metric_reaches("notification_emails_total{outcome=\"sent\"}", 2.0)
         .await;
 }
+
+#[tokio::test]
+async fn an_order_paid_with_points_only_is_told_paid_and_emailed_to_the_address_checkout_gave() {
+    let notifier = support::start_with_smtp().await;
+    let journey = Journey::new();
+    let order_id = uuid::Uuid::now_v7();
+
+    notifier
+        .publish(&journey.points_only_order_facts(order_id))
+        .await;
+
+    let inbox = notifier.inbox_of_size(journey.customer_id, 2).await;
+    assert_eq!(kinds_of(&inbox, order_id), once_each(&["placed", "paid"]));
+    let paid = inbox
+        .iter()
+        .find(|item| item["kind"] == "paid")
+        .expect("a paid notification");
+    assert_eq!(paid["title"], "Order paid with points");
+    let mail = notifier.mail_of_size(&journey.email, 2).await;
+    let mut subjects: Vec<String> = mail.iter().filter_map(|m| m.subject()).collect();
+    subjects.sort();
+    assert_eq!(subjects, ["Order paid with points", "Order placed"]);
+}

@@ -13,7 +13,7 @@ use mail::MailSettings;
 use messaging::embedded::EmbeddedBroker;
 use notification::Settings;
 use serde_json::Value;
-use shared_events::checkout::CheckoutEvent;
+use shared_events::checkout::{CheckoutEvent, OrderSubmitted};
 use shared_events::dispatch::{
     DispatchEvent, OrderConfirmed, OrderDeclined, OrderDelivered, OrderDispatched, OrderShipped,
 };
@@ -421,6 +421,45 @@ impl Journey {
                 business_id: self.shipper,
                 dispatch_id,
                 reference: None,
+            })),
+        ]
+    }
+
+    /// An order paid with points only: checkout's `order_submitted` (the one
+    /// event with the customer's email here), the order created, and its
+    /// step from pending straight to processing, which names no email.
+    pub fn points_only_order_facts(&self, order_id: Uuid) -> Vec<Fact> {
+        vec![
+            Fact::Checkout(CheckoutEvent::OrderSubmitted(OrderSubmitted {
+                order_id,
+                checkout_id: Uuid::new_v4(),
+                customer_id: self.customer_id,
+                customer_email: Some(self.email.clone()),
+                reservation_id: Some(Uuid::new_v4()),
+                currency: "USD".to_owned(),
+                lines: Vec::new(),
+                subtotal_minor: 2800,
+                discount_minor: 2800,
+                total_minor: 0,
+                points_applied: 2800,
+                shipping_address: address(),
+                payment: None,
+            })),
+            Fact::Order(OrderEvent::OrderCreated(OrderCreated {
+                order_id,
+                customer_id: self.customer_id,
+                lines: vec![StockLine {
+                    offering_id: Uuid::new_v4(),
+                    quantity: 1,
+                }],
+            })),
+            Fact::Order(OrderEvent::OrderStatusChanged(OrderStatusChanged {
+                order_id,
+                customer_id: self.customer_id,
+                customer_email: None,
+                from: OrderStatus::Pending,
+                to: OrderStatus::Processing,
+                reason: None,
             })),
         ]
     }
