@@ -79,10 +79,11 @@ impl Mail {
         match self {
             Mail::Smtp(url) => match reqwest::Url::parse(url.expose_secret()) {
                 Ok(url) => format!(
-                    "SMTP server {}:{}",
+                    "SMTP server {}{}",
                     url.host_str().unwrap_or_default(),
                     url.port()
-                        .map_or_else(|| "25".to_owned(), |port| port.to_string())
+                        .map(|port| format!(":{port}"))
+                        .unwrap_or_default()
                 ),
                 Err(_) => "SMTP server from HEYBLUE_SMTP_URL".to_owned(),
             },
