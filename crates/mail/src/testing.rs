@@ -271,7 +271,7 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// One SMTP session. Errors end the session, as a closed socket would.
+/// One SMTP conversation. Errors end it, as a closed socket would.
 async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
