@@ -879,3 +879,294 @@ fn wire_reason(reason: CancellationReason) -> wire::CancellationReason {
         CancellationReason::CustomerCancelled => wire::CancellationReason::CustomerCancelled,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shared_events::{Address, PaymentRef};
+
+    use super::*;
+
+    const B1: Uuid = Uuid::from_u128(0xb1);
+    const B2: Uuid = Uuid::from_u128(0xb2);
+    const AUTH: Uuid = Uuid::from_u128(0xa0);
+
+    fn line(business_id: Uuid, amount: i64, points: i64) -> shared_events::Line {
+        shared_events::Line {
+            offering_id: Uuid::new_v4(),
+            business_id,
+            title: "Mug".to_owned(),
+            quantity: 1,
+            unit_price_minor: amount + points,
+            points_applied: points,
+            discount_minor: points,
+            amount_due_minor: amount,
+        }
+    }
+
+    fn submitted() -> OrderSubmitted {
+        OrderSubmitted {
+            order_id: Uuid::new_v4(),
+            checkout_id: Uuid::new_v4(),
+            customer_id: Uuid::new_v4(),
+            customer_email: Some("ada@example.com".to_owned()),
+            reservation_id: Some(Uuid::new_v4()),
+            currency: "USD".to_owned(),
+            lines: vec![line(B1, 900, 100), line(B2, 500, 0)],
+            subtotal_minor: 1500,
+            discount_minor: 100,
+            total_minor: 1400,
+            points_applied: 100,
+            shipping_address: Address {
+                name: "Ada".to_owned(),
+                line1: "1 Main St".to_owned(),
+                line2: None,
+                city: "Springfield".to_owned(),
+                postal_code: "12345".to_owned(),
+                country: "US".to_owned(),
+            },
+            payment: Some(PaymentRef {
+                authorization_id: AUTH,
+                provider: "sandbox".to_owned(),
+            }),
+        }
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    fn run(inputs: Vec<Input>) -> Order {
+        let mut order: Option<Order> = None;
+        for input in inputs {
+            let name = input.name();
+            let decision = apply(order.as_ref(), input, now())
+                .unwrap_or_else(|refusal| panic!("{name} refused while setting up: {refusal}"));
+            order = Some(decision.order);
+        }
+        order.expect("at least one input")
+    }
+
+    fn both(make: fn(Uuid) -> Input) -> Vec<Input> {
+        vec![make(B1), make(B2)]
+    }
+
+    fn paid() -> Input {
+        Input::PaymentSucceeded {
+            authorization_id: AUTH,
+            transaction_id: "pi_1".to_owned(),
+        }
+    }
+
+    /// The order in each status, reached the way DESIGN's journey reaches it.
+    fn orders() -> Vec<(&'static str, Order)> {
+        let submit = || Input::Submitted(Box::new(submitted()));
+        let to_processing = || vec![submit(), Input::StockReserved, paid()];
+        let with = |mut inputs: Vec<Input>, more: Vec<Vec<Input>>| {
+            for step in more {
+                inputs.extend(step);
+            }
+            run(inputs)
+        };
+        let dispatched = || vec![both(|b| Input::Dispatched { business_id: b })];
+        let confirmed = || {
+            let mut steps = dispatched();
+            steps.push(both(|b| Input::Confirmed { business_id: b }));
+            steps
+        };
+        let shipped = || {
+            let mut steps = confirmed();
+            steps.push(both(|b| Input::Shipped {
+                business_id: b,
+                tracking: Tracking {
+                    carrier: "UPS".to_owned(),
+                    tracking_number: "1Z".to_owned(),
+                },
+            }));
+            steps
+        };
+        let delivered = || {
+            let mut steps = shipped();
+            steps.push(both(|b| Input::Delivered { business_id: b }));
+            steps
+        };
+        vec![
+            ("pending", run(vec![submit()])),
+            (
+                "payment_processing",
+                run(vec![submit(), Input::StockReserved]),
+            ),
+            ("processing", run(to_processing())),
+            ("dispatched", with(to_processing(), dispatched())),
+            ("confirmed", with(to_processing(), confirmed())),
+            ("shipped", with(to_processing(), shipped())),
+            ("delivered", with(to_processing(), delivered())),
+            (
+                "cancelled_out_of_stock",
+                run(vec![submit(), Input::StockRejected]),
+            ),
+            (
+                "cancelled_before_stock",
+                run(vec![submit(), Input::CustomerCancel]),
+            ),
+        ]
+    }
+
+    fn inputs() -> Vec<Input> {
+        vec![
+            Input::Submitted(Box::new(submitted())),
+            Input::StockReserved,
+            Input::StockRejected,
+            paid(),
+            Input::PaymentFailed {
+                authorization_id: AUTH,
+                reason: "card_declined".to_owned(),
+            },
+            Input::Dispatched { business_id: B1 },
+            Input::Confirmed { business_id: B1 },
+            Input::Shipped {
+                business_id: B1,
+                tracking: Tracking {
+                    carrier: "UPS".to_owned(),
+                    tracking_number: "1Z".to_owned(),
+                },
+            },
+            Input::Delivered { business_id: B1 },
+            Input::Declined {
+                business_id: B1,
+                reason: "closed".to_owned(),
+            },
+            Input::Withdrawn { business_id: B1 },
+            Input::CustomerCancel,
+        ]
+    }
+
+    #[test]
+    fn every_input_in_every_status_is_applied_or_refused_as_the_design_says() {
+        // Columns: submitted, stock reserved, stock rejected, paid, payment
+        // failed, dispatched, confirmed, shipped, delivered, declined,
+        // withdrawn, customer cancel. `A` applied, `.` refused.
+        let table = [
+            ("pending", ".AA........A"),
+            ("payment_processing", "...AA......."),
+            ("processing", ".....A...A.A"),
+            ("dispatched", "......A..A.A"),
+            ("confirmed", ".......A...."),
+            ("shipped", "........A..."),
+            ("delivered", "............"),
+            ("cancelled_out_of_stock", "...A........"),
+            ("cancelled_before_stock", ".AAA........"),
+        ];
+        let mut wrong = Vec::new();
+        for (name, order) in orders() {
+            let (_, row) = table
+                .iter()
+                .find(|(state, _)| *state == name)
+                .expect("a row per state");
+            assert_eq!(row.len(), 12, "a column per input");
+            for (input, expected) in inputs().into_iter().zip(row.chars()) {
+                let input_name = input.name();
+                let applied = apply(Some(&order), input, now()).is_ok();
+                if applied != (expected == 'A') {
+                    wrong.push(format!(
+                        "{name} + {input_name}: expected {}, got {}",
+                        if expected == 'A' {
+                            "applied"
+                        } else {
+                            "refused"
+                        },
+                        if applied { "applied" } else { "refused" }
+                    ));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn the_order_machine_only_moves_forward_or_to_cancelled_and_never_leaves_an_end() {
+        use OrderStatus::*;
+        for from in OrderStatus::ALL {
+            for to in OrderStatus::ALL {
+                let expected = match from {
+                    Delivered | Cancelled => false,
+                    _ => to == Cancelled || to > from,
+                };
+                assert_eq!(from.can_move_to(to), expected, "{from:?} → {to:?}");
+            }
+        }
+        assert!(
+            Pending.can_move_to(Processing),
+            "a total of 0 skips payment"
+        );
+        assert!(Processing.can_move_to(Shipped), "the order may skip steps");
+        assert!(!Shipped.can_move_to(Confirmed));
+    }
+
+    #[test]
+    fn the_fulfillment_machine_allows_exactly_the_designs_transitions() {
+        use FulfillmentStatus::*;
+        let allowed = [
+            (Queued, Sent),
+            (Sent, Confirmed),
+            (Confirmed, Shipped),
+            (Shipped, Delivered),
+            (Queued, Declined),
+            (Sent, Declined),
+            (Queued, Cancelled),
+            (Sent, Cancelled),
+        ];
+        for from in FulfillmentStatus::ALL {
+            for to in FulfillmentStatus::ALL {
+                assert_eq!(
+                    from.can_move_to(to),
+                    allowed.contains(&(from, to)),
+                    "{from:?} → {to:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_status_is_the_lowest_part_in_play_and_a_declined_part_does_not_hold_it_back() {
+        let order = run(vec![
+            Input::Submitted(Box::new(submitted())),
+            Input::StockReserved,
+            paid(),
+            Input::Dispatched { business_id: B1 },
+        ]);
+        assert_eq!(order.status, OrderStatus::Processing, "B2 is still queued");
+        let decision = apply(
+            Some(&order),
+            Input::Declined {
+                business_id: B2,
+                reason: "closed".to_owned(),
+            },
+            now(),
+        )
+        .expect("declined");
+        assert_eq!(decision.order.status, OrderStatus::Dispatched);
+        assert_eq!(decision.order.refunds.len(), 1);
+        assert_eq!(decision.order.refunds[0].amount_minor, 500);
+        assert_eq!(decision.order.refunds[0].points, 0);
+    }
+
+    #[test]
+    fn a_total_of_zero_goes_from_pending_straight_to_processing() {
+        let mut free = submitted();
+        free.lines = vec![line(B1, 0, 1000)];
+        free.subtotal_minor = 1000;
+        free.discount_minor = 1000;
+        free.total_minor = 0;
+        free.points_applied = 1000;
+        free.payment = None;
+        let order = run(vec![Input::Submitted(Box::new(free))]);
+        let decision = apply(Some(&order), Input::StockReserved, now()).expect("reserved");
+        assert_eq!(decision.order.status, OrderStatus::Processing);
+        let statuses: Vec<_> = decision.order.history.iter().map(|h| h.status).collect();
+        assert_eq!(statuses, [OrderStatus::Pending, OrderStatus::Processing]);
+        assert!(decision
+            .commands
+            .iter()
+            .all(|c| !matches!(c, OrderEvent::PaymentCaptureRequested(_))));
+    }
+}
