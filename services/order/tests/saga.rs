@@ -97,7 +97,6 @@ async fn a_paid_order_is_captured_spends_its_points_and_follows_its_parts_to_del
             OrderEvent::OrderStatusChanged(s) => Some((s.from, s.to, s.customer_email.clone())),
             _ => None,
         })
-        .map(|(from, to, email)| (from, to, email))
         .collect();
     assert_eq!(
         changes,
