@@ -634,6 +634,11 @@ impl Step {
     /// business its part.
     fn start_processing(&mut self) {
         self.move_to(OrderStatus::Processing, None);
+        // A reservation of 0 points is not DESIGN's (checkout makes none),
+        // but if one comes it is let go rather than spent.
+        if self.order.points_applied == 0 {
+            self.release_points();
+        }
         if let Some(points) = self.order.points.as_mut() {
             if points.state == PointsState::Reserved {
                 points.state = PointsState::Spent;
