@@ -10,7 +10,9 @@ pub struct OrderMetrics {
     pub refund_failures: IntCounter,
     /// Events the saga did not apply (duplicates, late or out-of-contract), by type.
     pub refusals: IntCounterVec,
-    /// Open orders unchanged past the stuck limit, by `status` and `age` bucket.
+    /// Open orders unchanged past the stuck limit, by `status` and `age`:
+    /// `1x` (past the limit), `4x` and `96x` (past four and ninety-six times
+    /// it; with the default 15 min: 1 h and 24 h). Reset at every sweep.
     pub stuck_orders: IntGaugeVec,
     /// Commands published again by the stuck-order job.
     pub redriven_commands: IntCounter,

@@ -287,9 +287,12 @@ pub async fn publish(
     Ok(())
 }
 
-/// Orders waiting on an answer since before `before`, oldest first, that
-/// were not re-driven since then either: open orders unchanged since, and
-/// orders (cancelled ones too) with a refund nobody has answered.
+/// Orders waiting on one of our services since before `before`, oldest
+/// first, that were not re-driven since then either: orders unchanged since
+/// in a status a command of ours should have moved on, and orders
+/// (cancelled ones too) with a refund nobody has answered. Orders waiting
+/// on a business (`dispatched` and on) have nothing to re-send: the
+/// dispatcher's confirmation deadline looks after them.
 #[tracing::instrument(skip_all)]
 pub async fn stuck(
     conn: &mut PgConnection,
@@ -298,7 +301,7 @@ pub async fn stuck(
 ) -> Result<Vec<(Uuid, OrderStatus)>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, status FROM orders
-         WHERE ((status NOT IN ('delivered', 'cancelled') AND updated_at < $1)
+         WHERE ((status IN ('pending', 'payment_processing', 'processing') AND updated_at < $1)
                 OR EXISTS (SELECT 1 FROM refunds r
                            WHERE r.order_id = orders.id AND r.state = 'requested' AND r.at < $1))
            AND (redriven_at IS NULL OR redriven_at < $1)
