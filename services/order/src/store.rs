@@ -1,0 +1,565 @@
+//! The order's queries. Each takes the caller's connection (a transaction
+//! where it writes), so an order's change, its history, its refunds and the
+//! events it publishes commit together. Rows are read into domain types
+//! here and nowhere else.
+
+use std::collections::HashMap;
+
+use shared_events::order::OrderEvent;
+use shared_events::{Address, Envelope};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::domain::{
+    CancellationReason, Fulfillment, FulfillmentStatus, HistoryEntry, Line, Order, OrderStatus,
+    Payment, PaymentState, PointsHold, PointsState, Refund, RefundState, StockHold, Tracking,
+};
+
+const ORDER_COLUMNS: &str = "id, seq, customer_id, customer_email, checkout_id, currency,
+    subtotal_minor, discount_minor, total_minor, points_applied, shipping_address, status,
+    cancellation_reason, stock, authorization_id, payment_provider, transaction_id, payment_state,
+    reservation_id, points_state, created_at, updated_at";
+
+/// The order `id`, locked until the caller's transaction ends: the saga's
+/// steps for one order never interleave.
+#[tracing::instrument(skip_all, fields(order_id = %id))]
+pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Order>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match row {
+        Some(row) => Ok(complete(conn, vec![row])
+            .await?
+            .pop()
+            .map(|(_, order)| order)),
+        None => Ok(None),
+    }
+}
+
+/// The order `id` as it stands.
+#[tracing::instrument(skip_all, fields(order_id = %id))]
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Order>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match row {
+        Some(row) => Ok(complete(conn, vec![row])
+            .await?
+            .pop()
+            .map(|(_, order)| order)),
+        None => Ok(None),
+    }
+}
+
+/// Which orders a list shows.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderFilter {
+    /// `None`: everyone's (an admin).
+    pub customer_id: Option<Uuid>,
+    pub status: Option<OrderStatus>,
+}
+
+/// A page of orders, newest first, keyed by their sequence number.
+#[tracing::instrument(skip_all)]
+pub async fn list(
+    conn: &mut PgConnection,
+    filter: OrderFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<(i64, Order)>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM orders
+         WHERE ($1::uuid IS NULL OR customer_id = $1)
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::bigint IS NULL OR seq < $3)
+         ORDER BY seq DESC
+         LIMIT $4"
+    ))
+    .bind(filter.customer_id)
+    .bind(filter.status.map(OrderStatus::as_str))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    complete(conn, rows).await
+}
+
+/// Writes a new order with its lines, parts and first history entry.
+#[tracing::instrument(skip_all, fields(order_id = %order.id))]
+pub async fn insert(conn: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
+    let address = serde_json::to_value(&order.shipping_address)
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    sqlx::query(
+        "INSERT INTO orders (id, customer_id, customer_email, checkout_id, currency, subtotal_minor,
+             discount_minor, total_minor, points_applied, shipping_address, status, cancellation_reason,
+             stock, authorization_id, payment_provider, transaction_id, payment_state, reservation_id,
+             points_state, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+    )
+    .bind(order.id)
+    .bind(order.customer_id)
+    .bind(&order.customer_email)
+    .bind(order.checkout_id)
+    .bind(&order.currency)
+    .bind(order.subtotal_minor)
+    .bind(order.discount_minor)
+    .bind(order.total_minor)
+    .bind(order.points_applied)
+    .bind(address)
+    .bind(order.status.as_str())
+    .bind(order.cancellation_reason.map(CancellationReason::as_str))
+    .bind(order.stock.as_str())
+    .bind(order.payment.as_ref().map(|p| p.authorization_id))
+    .bind(order.payment.as_ref().map(|p| p.provider.clone()))
+    .bind(order.payment.as_ref().and_then(|p| p.transaction_id.clone()))
+    .bind(order.payment.as_ref().map(|p| p.state.as_str()))
+    .bind(order.points.map(|p| p.reservation_id))
+    .bind(order.points.map(|p| p.state.as_str()))
+    .bind(order.created_at)
+    .bind(order.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    for (position, line) in order.lines.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO order_lines (order_id, position, offering_id, business_id, title, quantity,
+                 unit_price_minor, points_applied, discount_minor, amount_due_minor)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(order.id)
+        .bind(position as i32)
+        .bind(line.offering_id)
+        .bind(line.business_id)
+        .bind(&line.title)
+        .bind(line.quantity as i32)
+        .bind(line.unit_price_minor)
+        .bind(line.points_applied)
+        .bind(line.discount_minor)
+        .bind(line.amount_due_minor)
+        .execute(&mut *conn)
+        .await?;
+    }
+    write_parts(conn, order).await?;
+    write_history(conn, order, 0).await
+}
+
+/// Writes what the saga changed from `before` to `after`: the order's row,
+/// its parts, refunds new or settled, and the new history entries.
+#[tracing::instrument(skip_all, fields(order_id = %after.id))]
+pub async fn update(
+    conn: &mut PgConnection,
+    before: &Order,
+    after: &Order,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orders SET status = $2, cancellation_reason = $3, stock = $4, transaction_id = $5,
+             payment_state = $6, points_state = $7, updated_at = $8
+         WHERE id = $1",
+    )
+    .bind(after.id)
+    .bind(after.status.as_str())
+    .bind(after.cancellation_reason.map(CancellationReason::as_str))
+    .bind(after.stock.as_str())
+    .bind(
+        after
+            .payment
+            .as_ref()
+            .and_then(|p| p.transaction_id.clone()),
+    )
+    .bind(after.payment.as_ref().map(|p| p.state.as_str()))
+    .bind(after.points.map(|p| p.state.as_str()))
+    .bind(after.updated_at)
+    .execute(&mut *conn)
+    .await?;
+    if before.fulfillments != after.fulfillments {
+        write_parts(conn, after).await?;
+    }
+    for refund in &after.refunds {
+        if before.refund(refund.refund_id) == Some(refund) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO refunds (refund_id, order_id, business_id, amount_minor, points, reason, state, failure, at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (refund_id) DO UPDATE SET state = EXCLUDED.state, failure = EXCLUDED.failure",
+        )
+        .bind(refund.refund_id)
+        .bind(after.id)
+        .bind(refund.business_id)
+        .bind(refund.amount_minor)
+        .bind(refund.points)
+        .bind(&refund.reason)
+        .bind(refund.state.as_str())
+        .bind(&refund.failure)
+        .bind(refund.at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    write_history(conn, after, before.history.len()).await
+}
+
+async fn write_parts(conn: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
+    for (position, part) in order.fulfillments.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO fulfillments (order_id, business_id, position, status, carrier, tracking_number, reason, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (order_id, business_id) DO UPDATE
+             SET status = EXCLUDED.status, carrier = EXCLUDED.carrier,
+                 tracking_number = EXCLUDED.tracking_number, reason = EXCLUDED.reason,
+                 updated_at = EXCLUDED.updated_at
+             WHERE (fulfillments.status, fulfillments.carrier, fulfillments.tracking_number, fulfillments.reason)
+                   IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.carrier, EXCLUDED.tracking_number, EXCLUDED.reason)",
+        )
+        .bind(order.id)
+        .bind(part.business_id)
+        .bind(position as i32)
+        .bind(part.status.as_str())
+        .bind(part.tracking.as_ref().map(|t| t.carrier.clone()))
+        .bind(part.tracking.as_ref().map(|t| t.tracking_number.clone()))
+        .bind(&part.reason)
+        .bind(order.updated_at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_history(
+    conn: &mut PgConnection,
+    order: &Order,
+    from: usize,
+) -> Result<(), sqlx::Error> {
+    for (position, entry) in order.history.iter().enumerate().skip(from) {
+        sqlx::query(
+            "INSERT INTO order_history (order_id, position, status, reason, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(order.id)
+        .bind(position as i32)
+        .bind(entry.status.as_str())
+        .bind(&entry.reason)
+        .bind(entry.at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Puts what the order publishes into the outbox, and keeps each command
+/// with the status it was issued for, so a re-drive can send it again.
+#[tracing::instrument(skip_all, fields(order_id = %order.id, commands = commands.len()))]
+pub async fn publish(
+    conn: &mut PgConnection,
+    order: &Order,
+    commands: Vec<OrderEvent>,
+    correlation_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    for command in commands {
+        let refund_id = match &command {
+            OrderEvent::PaymentRefundRequested(refund) => Some(refund.refund_id),
+            OrderEvent::PointsRefundRequested(refund) => Some(refund.refund_id),
+            _ => None,
+        };
+        let payload =
+            serde_json::to_value(&command).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        let envelope = Envelope::new(command, correlation_id);
+        messaging::outbox::enqueue(conn, &envelope).await?;
+        sqlx::query(
+            "INSERT INTO order_commands (order_id, event_id, event_type, status_after, refund_id, correlation_id, payload, issued_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(order.id)
+        .bind(envelope.event_id)
+        .bind(envelope.event_type())
+        .bind(order.status.as_str())
+        .bind(refund_id)
+        .bind(correlation_id)
+        .bind(payload)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Orders waiting on one of our services since before `before`, oldest
+/// first, that were not re-driven since then either: orders unchanged since
+/// in a status a command of ours should have moved on, and orders
+/// (cancelled ones too) with a refund nobody has answered. Orders waiting
+/// on a business (`dispatched` and on) have nothing to re-send: the
+/// dispatcher's confirmation deadline looks after them.
+#[tracing::instrument(skip_all)]
+pub async fn stuck(
+    conn: &mut PgConnection,
+    before: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<(Uuid, OrderStatus)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, status FROM orders
+         WHERE ((status IN ('pending', 'payment_processing', 'processing') AND updated_at < $1)
+                OR EXISTS (SELECT 1 FROM refunds r
+                           WHERE r.order_id = orders.id AND r.state = 'requested' AND r.at < $1))
+           AND (redriven_at IS NULL OR redriven_at < $1)
+         ORDER BY updated_at
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(before)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| Ok((row.try_get("id")?, status(&row, "status")?)))
+        .collect()
+}
+
+/// Open orders unchanged since `before`, counted by status and by how long
+/// ago they last changed (`[(status, updated_at)]`).
+#[tracing::instrument(skip_all)]
+pub async fn open_since(
+    conn: &mut PgConnection,
+    before: OffsetDateTime,
+) -> Result<Vec<(OrderStatus, OffsetDateTime)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT status, updated_at FROM orders
+         WHERE status NOT IN ('delivered', 'cancelled') AND updated_at < $1",
+    )
+    .bind(before)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| Ok((status(&row, "status")?, row.try_get("updated_at")?)))
+        .collect()
+}
+
+/// The commands a stuck order still waits on: those issued on entering its
+/// current status, and the refunds nobody has answered. Each comes back as
+/// it was issued (same business ids) with its correlation id.
+#[tracing::instrument(skip_all, fields(order_id = %order_id))]
+pub async fn pending_commands(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    status: OrderStatus,
+) -> Result<Vec<(OrderEvent, Uuid)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT c.payload, c.correlation_id FROM order_commands c
+         LEFT JOIN refunds r ON r.refund_id = c.refund_id
+         WHERE c.order_id = $1
+           AND c.event_type NOT IN ('order_status_changed', 'order_cancelled')
+           AND ((c.status_after = $2 AND c.refund_id IS NULL) OR r.state = 'requested')
+         ORDER BY c.id",
+    )
+    .bind(order_id)
+    .bind(status.as_str())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let payload: serde_json::Value = row.try_get("payload")?;
+            let command = serde_json::from_value(payload)
+                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+            Ok((command, row.try_get("correlation_id")?))
+        })
+        .collect()
+}
+
+/// Remembers that `order_id` was re-driven at `now`, so it is re-driven
+/// again only after another full wait.
+pub async fn mark_redriven(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE orders SET redriven_at = $2 WHERE id = $1")
+        .bind(order_id)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Refunds the provider refused, across all orders, for `/metrics`.
+pub async fn failed_refunds(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM refunds WHERE state = 'failed'")
+        .fetch_one(conn)
+        .await
+}
+
+/// Reads the lines, parts, refunds and history of the orders in `rows`,
+/// four queries however many orders.
+async fn complete(
+    conn: &mut PgConnection,
+    rows: Vec<PgRow>,
+) -> Result<Vec<(i64, Order)>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<_, _>>()?;
+    let mut lines: HashMap<Uuid, Vec<Line>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT * FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let quantity: i32 = row.try_get("quantity")?;
+        lines
+            .entry(row.try_get("order_id")?)
+            .or_default()
+            .push(Line {
+                offering_id: row.try_get("offering_id")?,
+                business_id: row.try_get("business_id")?,
+                title: row.try_get("title")?,
+                quantity: u32::try_from(quantity).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                unit_price_minor: row.try_get("unit_price_minor")?,
+                points_applied: row.try_get("points_applied")?,
+                discount_minor: row.try_get("discount_minor")?,
+                amount_due_minor: row.try_get("amount_due_minor")?,
+            });
+    }
+    let mut parts: HashMap<Uuid, Vec<Fulfillment>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT * FROM fulfillments WHERE order_id = ANY($1) ORDER BY order_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let carrier: Option<String> = row.try_get("carrier")?;
+        let tracking_number: Option<String> = row.try_get("tracking_number")?;
+        parts
+            .entry(row.try_get("order_id")?)
+            .or_default()
+            .push(Fulfillment {
+                business_id: row.try_get("business_id")?,
+                status: parse(&row, "status", FulfillmentStatus::parse)?,
+                tracking: carrier
+                    .zip(tracking_number)
+                    .map(|(carrier, tracking_number)| Tracking {
+                        carrier,
+                        tracking_number,
+                    }),
+                reason: row.try_get("reason")?,
+            });
+    }
+    let mut refunds: HashMap<Uuid, Vec<Refund>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT * FROM refunds WHERE order_id = ANY($1) ORDER BY order_id, at, refund_id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        refunds
+            .entry(row.try_get("order_id")?)
+            .or_default()
+            .push(Refund {
+                refund_id: row.try_get("refund_id")?,
+                business_id: row.try_get("business_id")?,
+                amount_minor: row.try_get("amount_minor")?,
+                points: row.try_get("points")?,
+                reason: row.try_get("reason")?,
+                state: parse(&row, "state", RefundState::parse)?,
+                failure: row.try_get("failure")?,
+                at: row.try_get("at")?,
+            });
+    }
+    let mut history: HashMap<Uuid, Vec<HistoryEntry>> = HashMap::new();
+    for row in sqlx::query(
+        "SELECT * FROM order_history WHERE order_id = ANY($1) ORDER BY order_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        history
+            .entry(row.try_get("order_id")?)
+            .or_default()
+            .push(HistoryEntry {
+                status: status(&row, "status")?,
+                at: row.try_get("at")?,
+                reason: row.try_get("reason")?,
+            });
+    }
+    rows.into_iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("id")?;
+            let address: serde_json::Value = row.try_get("shipping_address")?;
+            let shipping_address: Address = serde_json::from_value(address)
+                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+            let authorization_id: Option<Uuid> = row.try_get("authorization_id")?;
+            let payment = match authorization_id {
+                Some(authorization_id) => Some(Payment {
+                    authorization_id,
+                    provider: row.try_get("payment_provider")?,
+                    transaction_id: row.try_get("transaction_id")?,
+                    state: parse(&row, "payment_state", PaymentState::parse)?,
+                }),
+                None => None,
+            };
+            let reservation_id: Option<Uuid> = row.try_get("reservation_id")?;
+            let points = match reservation_id {
+                Some(reservation_id) => Some(PointsHold {
+                    reservation_id,
+                    state: parse(&row, "points_state", PointsState::parse)?,
+                }),
+                None => None,
+            };
+            let reason: Option<String> = row.try_get("cancellation_reason")?;
+            let order = Order {
+                id,
+                checkout_id: row.try_get("checkout_id")?,
+                customer_id: row.try_get("customer_id")?,
+                customer_email: row.try_get("customer_email")?,
+                currency: row.try_get("currency")?,
+                lines: lines.remove(&id).unwrap_or_default(),
+                subtotal_minor: row.try_get("subtotal_minor")?,
+                discount_minor: row.try_get("discount_minor")?,
+                total_minor: row.try_get("total_minor")?,
+                points_applied: row.try_get("points_applied")?,
+                shipping_address,
+                status: status(&row, "status")?,
+                cancellation_reason: reason
+                    .map(|text| {
+                        CancellationReason::parse(&text)
+                            .ok_or_else(|| unknown("cancellation_reason", &text))
+                    })
+                    .transpose()?,
+                stock: parse(&row, "stock", StockHold::parse)?,
+                payment,
+                points,
+                fulfillments: parts.remove(&id).unwrap_or_default(),
+                refunds: refunds.remove(&id).unwrap_or_default(),
+                history: history.remove(&id).unwrap_or_default(),
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            };
+            Ok((row.try_get("seq")?, order))
+        })
+        .collect()
+}
+
+fn status(row: &PgRow, column: &str) -> Result<OrderStatus, sqlx::Error> {
+    parse(row, column, OrderStatus::parse)
+}
+
+fn parse<T>(row: &PgRow, column: &str, from: fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
+    let text: String = row.try_get(column)?;
+    from(&text).ok_or_else(|| unknown(column, &text))
+}
+
+fn unknown(column: &str, value: &str) -> sqlx::Error {
+    sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unknown value {value:?}").into(),
+    }
+}
