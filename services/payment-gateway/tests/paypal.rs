@@ -148,6 +148,18 @@ async fn a_paypal_void_releases_the_authorization() {
     );
     let payment = gateway.payment(authorization_id).await;
     assert_eq!(payment["status"], "voided", "{payment}");
+
+    // An order the buyer never approved holds nothing; voiding it is done at once.
+    let body = authorization("paypal", "paypal", 900);
+    let answer = gateway.authorize(&body).await.expect_status(201);
+    assert_eq!(answer.body["status"], "requires_action", "{}", answer.text);
+    let authorization_id = id_of(&answer, "authorization_id");
+    gateway
+        .act(authorization_id, "void")
+        .await
+        .expect_status(200);
+    let events = gateway.events_of(order_of(&body), 1).await;
+    assert_eq!(Gateway::types(&events), ["payment_voided"]);
 }
 
 async fn post_webhook(gateway: &Gateway, body: &[u8]) -> test_harness::Answer {

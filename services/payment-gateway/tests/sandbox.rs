@@ -541,3 +541,44 @@ async fn unhappy_requests_get_problems_and_change_nothing() {
         .await;
     assert_eq!(count, 0);
 }
+
+#[tokio::test]
+async fn an_authorization_left_in_flight_is_waited_for_and_asked_again_once_abandoned() {
+    let gateway = sandbox().await;
+    let body = authorization("sandbox", "pm_card_visa", 700);
+    let order_id = order_of(&body);
+    // A request that is still waiting for its provider…
+    let in_flight = Uuid::now_v7();
+    gateway
+        .execute(
+            "INSERT INTO payment.authorizations (authorization_id, order_id, checkout_id,
+                 customer_id, provider, payment_method, amount_minor, currency, state)
+             VALUES ($1, $2, $2, $2, 'sandbox', 'pm_card_visa', 700, 'USD', 'pending')",
+            in_flight,
+            order_id,
+        )
+        .await;
+    gateway
+        .authorize(&body)
+        .await
+        .expect_problem(409, "authorization_in_progress");
+    // …and one whose process died long ago.
+    gateway
+        .execute(
+            "UPDATE payment.authorizations SET created_at = now() - interval '1 hour'
+             WHERE authorization_id = $1 AND order_id = $2",
+            in_flight,
+            order_id,
+        )
+        .await;
+    let answer = gateway.authorize(&body).await.expect_status(201);
+    assert_eq!(answer.body["status"], "authorized", "{}", answer.text);
+    assert_ne!(id_of(&answer, "authorization_id"), in_flight);
+    let count = gateway
+        .count(
+            "SELECT count(*) FROM payment.authorizations WHERE order_id = $1",
+            order_id,
+        )
+        .await;
+    assert_eq!(count, 1);
+}

@@ -222,6 +222,20 @@ impl Gateway {
         count
     }
 
+    /// Changes the gateway's tables past its role, as a crash would leave them.
+    pub async fn execute(&self, sql: &str, first: Uuid, second: Uuid) {
+        let mut conn = sqlx::PgConnection::connect(&self.db.admin_url)
+            .await
+            .expect("admin connection");
+        sqlx::query(sql)
+            .bind(first)
+            .bind(second)
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+        conn.close().await.ok();
+    }
+
     /// The provider's reference of an authorization (a Stripe
     /// PaymentIntent, a PayPal authorization), read past the gateway's role.
     pub async fn reference(&self, authorization_id: Uuid) -> String {
