@@ -170,7 +170,9 @@ async fn a_failed_authentication_page_declines_the_confirm() {
 async fn an_approved_page_or_no_page_at_all_authorizes_on_confirm() {
     let gateway = sandbox().await;
     for approve in [true, false] {
-        let body = authorization("sandbox", "pm_card_authenticationRequired", 4200);
+        let mut body = authorization("sandbox", "pm_card_authenticationRequired", 4200);
+        // Without a return_url the page says it is done.
+        body["return_url"] = Value::Null;
         let answer = gateway.authorize(&body).await.expect_status(201);
         let authorization_id = id_of(&answer, "authorization_id");
         if approve {
@@ -181,7 +183,17 @@ async fn an_approved_page_or_no_page_at_all_authorizes_on_confirm() {
                 .send()
                 .await
                 .expect("the page answers");
-            assert_eq!(answered.status(), 303);
+            assert_eq!(answered.status(), 200);
+            let html = answered.text().await.expect("html");
+            assert!(html.contains("Done"), "{html}");
+            // A verdict the page does not offer is refused.
+            browser()
+                .post(gateway.service.url(&path))
+                .form(&[("verdict", "maybe")])
+                .send()
+                .await
+                .map(|response| assert_eq!(response.status(), 422))
+                .expect("the page answers");
         }
         let confirmed = gateway
             .act(authorization_id, "confirm")
