@@ -507,6 +507,13 @@ async fn unhappy_requests_get_problems_and_change_nothing() {
             .await
             .expect_problem(422, "invalid_body");
     }
+    // A payment method the sandbox does not have: refused, nothing recorded.
+    let mut unknown_method = body.clone();
+    unknown_method["payment_method"] = json!("pm_card_unheard_of");
+    gateway
+        .authorize(&unknown_method)
+        .await
+        .expect_problem(422, "payment_refused");
     let mut unknown = body.clone();
     unknown["provider"] = json!("stripe");
     gateway
