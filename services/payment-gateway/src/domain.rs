@@ -1,9 +1,11 @@
 //! The gateway's own vocabulary, free of HTTP, SQL and any provider's wire
-//! format: money as minor units of a currency, and the ids that every
-//! provider call is keyed by.
+//! format: money as minor units of a currency, the ids that every provider
+//! call is keyed by, and what the gateway remembers of an authorization and
+//! of what was done with it afterwards.
 
 use std::fmt;
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// An ISO 4217 currency code, upper case (`USD`).
@@ -136,6 +138,124 @@ impl fmt::Display for CustomerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
+}
+
+/// Where an authorization stands, as the gateway recorded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthorizationState {
+    /// The provider has been asked and has not answered yet.
+    Pending,
+    RequiresAction,
+    Authorized,
+    Declined,
+    Voided,
+    Captured,
+}
+
+impl AuthorizationState {
+    /// The spelling in the API and in the `state` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthorizationState::Pending => "pending",
+            AuthorizationState::RequiresAction => "requires_action",
+            AuthorizationState::Authorized => "authorized",
+            AuthorizationState::Declined => "declined",
+            AuthorizationState::Voided => "voided",
+            AuthorizationState::Captured => "captured",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "pending" => AuthorizationState::Pending,
+            "requires_action" => AuthorizationState::RequiresAction,
+            "authorized" => AuthorizationState::Authorized,
+            "declined" => AuthorizationState::Declined,
+            "voided" => AuthorizationState::Voided,
+            "captured" => AuthorizationState::Captured,
+            _ => return None,
+        })
+    }
+}
+
+/// One authorization of one order, with the provider's answer once it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorization {
+    pub authorization_id: AuthorizationId,
+    pub order_id: Uuid,
+    pub checkout_id: Uuid,
+    pub customer_id: CustomerId,
+    pub provider: String,
+    pub payment_method: String,
+    /// The provider's handle, once it answered (see `ProviderReference`).
+    pub provider_reference: Option<String>,
+    pub amount: Money,
+    pub return_url: Option<String>,
+    /// Where the customer acts, while the state is `RequiresAction`.
+    pub redirect_url: Option<String>,
+    pub state: AuthorizationState,
+    pub decline_code: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// How far a provider call that follows an authorization (capture, void,
+/// refund) has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallState {
+    /// Recorded; the provider has not confirmed it yet.
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+impl CallState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallState::Pending => "pending",
+            CallState::Succeeded => "succeeded",
+            CallState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value {
+            "pending" => CallState::Pending,
+            "succeeded" => CallState::Succeeded,
+            "failed" => CallState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// The one capture of an authorization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub authorization_id: AuthorizationId,
+    pub amount_minor: i64,
+    pub state: CallState,
+    pub transaction_id: Option<String>,
+    /// Provider calls made so far; after the first, the provider is asked
+    /// before it is called again.
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub updated_at: OffsetDateTime,
+}
+
+/// One refund, keyed by the order service's `refund_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub refund_id: RefundId,
+    pub authorization_id: AuthorizationId,
+    pub order_id: Uuid,
+    pub business_id: Option<Uuid>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: String,
+    pub state: CallState,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub updated_at: OffsetDateTime,
 }
 
 #[cfg(test)]

@@ -1,12 +1,19 @@
 //! payment-gateway: the anti-corruption layer over payment providers: authorize for checkout, capture, void and refund on the order's commands, provider webhooks.
 
+pub mod authorizations;
 pub mod domain;
+pub mod events;
 pub mod http;
+pub mod jobs;
+pub mod metrics;
 pub mod providers;
 pub mod settings;
+pub mod store;
+pub mod webhooks;
 
 pub use settings::GatewaySettings;
 
+use anyhow::Context;
 use service_host::{App, Host, HostConfig, ServiceSpec};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/payment-gateway");
@@ -20,10 +27,31 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 };
 
 /// Builds the service; `app.run()` serves it.
-pub async fn build(config: HostConfig, _settings: GatewaySettings) -> anyhow::Result<App> {
+pub async fn build(config: HostConfig, settings: GatewaySettings) -> anyhow::Result<App> {
+    let providers = providers::Providers::from_settings(&settings)
+        .context("failed to set up the payment providers")?;
     let host = Host::start(&SPEC, config).await?;
-    let consumer = host.consumer();
-    let routes = http::router(host.state());
-    let jobs = host.jobs();
+    let metrics = metrics::GatewayMetrics::register(&host.registry)
+        .context("failed to register the gateway's metrics")?;
+    let consumer = host.consumer().on(events::OrderCommandHandler {
+        metrics: metrics.clone(),
+    });
+    let routes = http::router(http::GatewayState {
+        service: host.state(),
+        providers: providers.clone(),
+    });
+    let jobs = host
+        .jobs()
+        .on(jobs::CaptureJob {
+            providers: providers.clone(),
+        })
+        .on(jobs::VoidJob {
+            providers: providers.clone(),
+        })
+        .on(jobs::RefundJob {
+            providers: providers.clone(),
+            metrics: metrics.clone(),
+        })
+        .on(webhooks::ProcessWebhook { providers, metrics });
     host.serve(routes, consumer, jobs).await
 }
