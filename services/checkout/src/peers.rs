@@ -104,6 +104,10 @@ pub enum AuthorizationStatus {
     Authorized,
     RequiresAction,
     Declined,
+    /// Voided before it could be used (the order was voided meanwhile).
+    Voided,
+    /// Captured: only the order asks for that, after checkout finished.
+    Captured,
 }
 
 /// Where the customer goes to finish a payment.

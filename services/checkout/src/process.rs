@@ -317,7 +317,7 @@ impl Checkouts {
             .await?;
         }
         match body.status {
-            AuthorizationStatus::Authorized => {
+            AuthorizationStatus::Authorized | AuthorizationStatus::Captured => {
                 if checkout.too_late(self.clock.now(), self.expiry_margin) {
                     return Err(self.expire(checkout).await?);
                 }
@@ -347,6 +347,17 @@ impl Checkouts {
                 checkout.status = CheckoutStatus::RequiresAction;
                 checkout.next_action_url = Some(next_action.url);
                 Ok(Outcome::RequiresAction(checkout))
+            }
+            AuthorizationStatus::Voided => {
+                let answer = ApiError::CheckoutFailed(checkout.id);
+                self.give_up(
+                    &checkout,
+                    CheckoutStatus::Failed,
+                    &answer,
+                    self.releases(&checkout),
+                )
+                .await?;
+                Err(answer)
             }
             AuthorizationStatus::Declined => {
                 let decline_code = body.decline_code.as_deref().unwrap_or(GENERIC_DECLINE);
