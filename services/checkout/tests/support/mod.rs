@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use service_host::HostConfig;
 use shared_events::checkout::{CheckoutEvent, OrderSubmitted};
 use test_harness::fault::FaultProxy;
-use test_harness::{Answer, Api, TestService, JWT_SECRET};
+use test_harness::{Answer, Api, TestDatabase, TestService, JWT_SECRET};
 use uuid::Uuid;
 
 /// How long checkout waits for a peer in these tests.
@@ -34,6 +34,7 @@ pub struct Fleet {
     pub gateway_proxy: FaultProxy,
     pub clock: Arc<ManualClock>,
     pub business_id: Uuid,
+    pub db: TestDatabase,
     business_token: String,
     _services: Vec<TestService>,
 }
@@ -111,6 +112,7 @@ pub async fn start() -> Fleet {
         business_id,
         business_token,
         broker,
+        db,
         _services: vec![catalog, cart, points, gateway, checkout],
     }
 }
@@ -333,6 +335,62 @@ impl Fleet {
             .into_iter()
             .find(|s| s.order_id == order_id)
             .expect("published")
+    }
+}
+
+impl Fleet {
+    /// `(order_id, status)` of each of `customer`'s checkouts, as stored
+    /// (read past checkout's API, which needs a checkout's id).
+    pub async fn checkouts_of(&self, customer: Uuid) -> Vec<(Uuid, String)> {
+        let pool = sqlx::PgPool::connect(&self.db.admin_url)
+            .await
+            .expect("connect");
+        let rows = sqlx::query_as(
+            "SELECT order_id, status FROM checkout.checkouts WHERE customer_id = $1 ORDER BY created_at",
+        )
+        .bind(customer)
+        .fetch_all(&pool)
+        .await
+        .expect("read checkouts");
+        pool.close().await;
+        rows
+    }
+
+    /// The gateway's authorizations for `order_id` (read past its API,
+    /// which finds them by their own id), each as its API shows it.
+    pub async fn authorizations_of(&self, order_id: Uuid) -> Vec<Value> {
+        let pool = sqlx::PgPool::connect(&self.db.admin_url)
+            .await
+            .expect("connect");
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT authorization_id FROM payment.authorizations WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .fetch_all(&pool)
+        .await
+        .expect("read authorizations");
+        pool.close().await;
+        let mut shown = Vec::new();
+        for id in ids {
+            shown.push(self.payment(&id.to_string()).await.expect_status(200).body);
+        }
+        shown
+    }
+
+    /// Whether the gateway was told to void whatever `order_id` has.
+    pub async fn order_voided(&self, order_id: Uuid) -> bool {
+        let pool = sqlx::PgPool::connect(&self.db.admin_url)
+            .await
+            .expect("connect");
+        let marked: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM payment.order_voids WHERE order_id = $1)",
+        )
+        .bind(order_id)
+        .fetch_one(&pool)
+        .await
+        .expect("read order voids");
+        pool.close().await;
+        marked
     }
 }
 
