@@ -31,8 +31,9 @@ pub enum Fault {
     Forward,
     /// Closes each connection as soon as it is accepted: the peer is down.
     Refuse,
-    /// Holds each connection this long, then forwards it: a slow peer whose
-    /// caller times out first, and whose request still arrives, late.
+    /// Passes each request on at once but holds the answer back this long:
+    /// a slow peer, which does the work while its caller times out and
+    /// never hears of it.
     Delay(Duration),
     /// Reads the request and answers `500 Internal Server Error` without
     /// asking the peer: a failing peer.
@@ -122,24 +123,39 @@ fn lock(current: &Mutex<Current>) -> std::sync::MutexGuard<'_, Current> {
 
 async fn handle(client: TcpStream, target: String, fault: Fault, generation: CancellationToken) {
     match fault {
-        Fault::Forward => forward(client, &target, &generation).await,
+        Fault::Forward => forward(client, &target, Duration::ZERO, &generation).await,
         Fault::Refuse => drop(client),
-        Fault::Delay(delay) => {
-            tokio::select! {
-                () = tokio::time::sleep(delay) => forward(client, &target, &generation).await,
-                () = generation.cancelled() => {}
-            }
-        }
+        Fault::Delay(delay) => forward(client, &target, delay, &generation).await,
         Fault::Fail500 => fail(client).await,
     }
 }
 
-async fn forward(mut client: TcpStream, target: &str, generation: &CancellationToken) {
-    let Ok(mut upstream) = TcpStream::connect(target).await else {
+/// Copies bytes both ways; what the peer answers starts flowing back only
+/// after `answer_delay`.
+async fn forward(
+    client: TcpStream,
+    target: &str,
+    answer_delay: Duration,
+    generation: &CancellationToken,
+) {
+    let Ok(upstream) = TcpStream::connect(target).await else {
         return;
     };
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut upstream_read, mut upstream_write) = upstream.into_split();
+    let requests = async {
+        let _ = tokio::io::copy(&mut client_read, &mut upstream_write).await;
+        // The client is done sending; keep the peer's side open for its answer.
+        let _ = upstream_write.shutdown().await;
+        std::future::pending::<()>().await;
+    };
+    let answers = async {
+        tokio::time::sleep(answer_delay).await;
+        let _ = tokio::io::copy(&mut upstream_read, &mut client_write).await;
+    };
     tokio::select! {
-        _ = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {}
+        () = requests => {}
+        () = answers => {}
         () = generation.cancelled() => {}
     }
 }

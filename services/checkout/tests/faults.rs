@@ -146,6 +146,11 @@ async fn payment_gateway_down_slow_or_failing_is_a_503_that_releases_the_points_
             },
         )
         .await;
+        if let Fault::Delay(_) = fault {
+            // The late authorization did land, and stands voided.
+            let late = fleet.authorizations_of(order_id).await;
+            assert_eq!(late.len(), 1, "{name}: {late:?}");
+        }
     }
     assert!(fleet.submitted().await.is_empty(), "no order submitted");
 }
