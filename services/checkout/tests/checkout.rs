@@ -441,3 +441,76 @@ async fn another_customers_checkout_is_not_found() {
         .await
         .expect_problem(404, "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_authentication_is_declined_on_confirm_and_releases_the_points() {
+    let fleet = support::start().await;
+    let (ada, _, _) = customer(&fleet).await;
+    let answer = fleet
+        .submit(
+            ada,
+            "3ds-fails",
+            &paying("pm_card_authenticationRequired", Some(100)),
+        )
+        .await
+        .expect_status(200);
+    let checkout_id = answer.body["id"].as_str().expect("id").to_owned();
+    let url = answer.body["next_action"]["url"].as_str().expect("url");
+    fleet.answer_authentication(url, "fail").await;
+
+    let declined = fleet
+        .confirm(ada, &checkout_id)
+        .await
+        .expect_problem(402, "payment_declined");
+    assert!(
+        declined.body["decline_code"].is_string(),
+        "{}",
+        declined.text
+    );
+    unchanged(&fleet, ada).await;
+    // The checkout is over; confirming it again cannot revive it.
+    fleet
+        .confirm(ada, &checkout_id)
+        .await
+        .expect_problem(409, "checkout_failed");
+    assert!(fleet.submitted().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_confirmed_within_the_safety_margin_of_its_reservation_is_not_finished() {
+    let fleet = support::start().await;
+    let (ada, _, _) = customer(&fleet).await;
+    let answer = fleet
+        .submit(
+            ada,
+            "late",
+            &paying("pm_card_authenticationRequired", Some(100)),
+        )
+        .await
+        .expect_status(200);
+    let checkout_id = answer.body["id"].as_str().expect("id").to_owned();
+    let url = answer.body["next_action"]["url"].as_str().expect("url");
+    fleet.answer_authentication(url, "approve").await;
+
+    // 20 s before the 15-minute reservation ends: inside the 30 s margin,
+    // where an order_submitted could race user-points' own release.
+    fleet.clock.advance(Duration::from_secs(15 * 60 - 20));
+    fleet
+        .confirm(ada, &checkout_id)
+        .await
+        .expect_problem(409, "checkout_expired");
+    test_harness::eventually(
+        Duration::from_secs(20),
+        "the points are released",
+        || async { fleet.points_of(ada).await == (1_000, 0) },
+    )
+    .await;
+    let authorization_id = url.rsplit('/').next().expect("an id");
+    test_harness::eventually(
+        Duration::from_secs(20),
+        "the authorization is voided",
+        || async { fleet.payment(authorization_id).await.body["status"] == json!("voided") },
+    )
+    .await;
+    assert!(fleet.submitted().await.is_empty());
+}
