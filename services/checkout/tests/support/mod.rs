@@ -339,6 +339,11 @@ impl Fleet {
 }
 
 impl Fleet {
+    /// The time on checkout's clock.
+    pub fn clock_now(&self) -> time::OffsetDateTime {
+        job_queue::Clock::now(self.clock.as_ref())
+    }
+
     /// `(order_id, status)` of each of `customer`'s checkouts, as stored
     /// (read past checkout's API, which needs a checkout's id).
     pub async fn checkouts_of(&self, customer: Uuid) -> Vec<(Uuid, String)> {
