@@ -93,9 +93,7 @@ impl CheckoutRequest {
         shipping_address: ShippingAddress,
         return_url: Option<&str>,
     ) -> Result<Self, InvalidRequest> {
-        let points_to_redeem = points_to_redeem
-            .map(|points| Points::new(points).map_err(|_| InvalidRequest::NegativePoints(points)))
-            .transpose()?;
+        let points_to_redeem = points_budget(points_to_redeem)?;
         let return_url = match return_url {
             None => None,
             Some(url) => {
