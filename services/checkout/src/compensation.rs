@@ -1,11 +1,12 @@
 //! Giving back what a checkout that did not finish holds at its peers: its
 //! points reservation and its payment authorization.
 //!
-//! A failing checkout tries each [`Compensation`] before it answers; one
-//! that cannot be made now (the peer is down or slow) becomes a durable job
-//! in the same transaction that marks the checkout failed, and
-//! [`CompensationJob`] retries it with backoff until the peer takes it.
-//! Each is safe to repeat (see `peers`), as a job that runs twice requires.
+//! A failing checkout leaves a durable job per [`Compensation`] in the
+//! transaction that marks it failed, then makes each one at once, before
+//! it answers. The job, due [`SAFETY_NET_DELAY`] later, repeats it — which
+//! changes nothing when it was made, and makes it when the peer was down or
+//! slow — and [`CompensationJob`] retries with backoff until the peer
+//! takes it. Each is safe to repeat (see `peers`).
 
 use std::time::Duration;
 
@@ -20,6 +21,10 @@ use crate::peers::Peers;
 
 /// The job kind that carries a [`Compensation`].
 pub const KIND: &str = "checkout.compensate";
+
+/// How long after a checkout failed its compensation jobs run: long enough
+/// that the immediate attempt usually made them already.
+pub const SAFETY_NET_DELAY: Duration = Duration::from_secs(10);
 
 /// How long a reservation made only to release it at once is held, should
 /// the release itself fail: user-points lets it go by itself then.
@@ -97,13 +102,13 @@ impl Compensation {
     }
 }
 
-/// Tries each compensation now; returns those that could not be made, to
-/// be retried by jobs.
+/// Tries each compensation now; returns those that could not be made
+/// (their jobs make them later).
 pub async fn attempt(peers: &Peers, compensations: Vec<Compensation>) -> Vec<Compensation> {
     let mut left = Vec::new();
     for compensation in compensations {
         if let Err(error) = compensation.run(peers).await {
-            tracing::warn!(?compensation, %error, "compensation could not be made now; a job retries it");
+            tracing::warn!(?compensation, %error, "compensation could not be made now; its job makes it later");
             left.push(compensation);
         }
     }

@@ -212,7 +212,7 @@ impl Checkouts {
                 .context("a checkout requiring action has an authorization")?,
         };
         if checkout.too_late(self.clock.now(), self.expiry_margin) {
-            return Err(self.expire(checkout).await?);
+            return self.expire(checkout).await;
         }
         let payment = match self.peers.confirm(authorization_id).await {
             Ok(body) => Payment::Answered(body),
@@ -272,9 +272,18 @@ impl Checkouts {
                     Vec::new()
                 };
                 let answer = ApiError::from(error);
-                self.give_up(checkout, CheckoutStatus::Failed, &answer, compensations)
-                    .await?;
-                Err(answer)
+                match self
+                    .give_up(checkout, CheckoutStatus::Failed, answer, compensations)
+                    .await
+                {
+                    Err(answer) => Err(answer),
+                    // Nobody else knows this checkout before its points
+                    // are held: it cannot have been finished meanwhile.
+                    Ok(_) => Err(ApiError::Internal(anyhow::anyhow!(
+                        "checkout {} finished while its points were being reserved",
+                        checkout.id
+                    ))),
+                }
             }
         }
     }
@@ -300,9 +309,9 @@ impl Checkouts {
                     compensations.push(Compensation::VoidAuthorization { authorization_id });
                 }
                 let answer = ApiError::from(error);
-                self.give_up(&checkout, CheckoutStatus::Failed, &answer, compensations)
-                    .await?;
-                return Err(answer);
+                return self
+                    .give_up(&checkout, CheckoutStatus::Failed, answer, compensations)
+                    .await;
             }
         };
         if checkout.authorization_id != Some(body.authorization_id) {
@@ -319,7 +328,7 @@ impl Checkouts {
         match body.status {
             AuthorizationStatus::Authorized | AuthorizationStatus::Captured => {
                 if checkout.too_late(self.clock.now(), self.expiry_margin) {
-                    return Err(self.expire(checkout).await?);
+                    return self.expire(checkout).await;
                 }
                 self.complete(&checkout).await
             }
@@ -334,9 +343,9 @@ impl Checkouts {
                     compensations.push(Compensation::VoidAuthorization {
                         authorization_id: body.authorization_id,
                     });
-                    self.give_up(&checkout, CheckoutStatus::Failed, &answer, compensations)
-                        .await?;
-                    return Err(answer);
+                    return self
+                        .give_up(&checkout, CheckoutStatus::Failed, answer, compensations)
+                        .await;
                 };
                 let mut conn = self.pool.acquire().await?;
                 if !store::await_action(&mut conn, checkout.id, &next_action.url, self.clock.now())
@@ -350,26 +359,16 @@ impl Checkouts {
             }
             AuthorizationStatus::Voided => {
                 let answer = ApiError::CheckoutFailed(checkout.id);
-                self.give_up(
-                    &checkout,
-                    CheckoutStatus::Failed,
-                    &answer,
-                    self.releases(&checkout),
-                )
-                .await?;
-                Err(answer)
+                let compensations = self.releases(&checkout);
+                self.give_up(&checkout, CheckoutStatus::Failed, answer, compensations)
+                    .await
             }
             AuthorizationStatus::Declined => {
                 let decline_code = body.decline_code.as_deref().unwrap_or(GENERIC_DECLINE);
                 let answer = ApiError::declined(decline_code);
-                self.give_up(
-                    &checkout,
-                    CheckoutStatus::Failed,
-                    &answer,
-                    self.releases(&checkout),
-                )
-                .await?;
-                Err(answer)
+                let compensations = self.releases(&checkout);
+                self.give_up(&checkout, CheckoutStatus::Failed, answer, compensations)
+                    .await
             }
         }
     }
@@ -399,8 +398,8 @@ impl Checkouts {
     }
 
     /// Gives back what a checkout that can no longer be finished holds, and
-    /// marks it expired; the error to answer with.
-    async fn expire(&self, checkout: Checkout) -> Result<ApiError, ApiError> {
+    /// marks it expired.
+    async fn expire(&self, checkout: Checkout) -> Result<Outcome, ApiError> {
         let mut compensations = self.releases(&checkout);
         compensations.extend(
             checkout
@@ -408,9 +407,8 @@ impl Checkouts {
                 .map(|authorization_id| Compensation::VoidAuthorization { authorization_id }),
         );
         let answer = ApiError::CheckoutExpired(checkout.id);
-        self.give_up(&checkout, CheckoutStatus::Expired, &answer, compensations)
-            .await?;
-        Ok(answer)
+        self.give_up(&checkout, CheckoutStatus::Expired, answer, compensations)
+            .await
     }
 
     /// The release of the checkout's points, if it holds any.
@@ -422,37 +420,58 @@ impl Checkouts {
             .collect()
     }
 
-    /// Makes each compensation now where it can, then marks the checkout
-    /// `status` and, in the same transaction, leaves a job for each one
-    /// that could not be made.
+    /// Ends the checkout as `status` and gives back what it holds, before
+    /// answering with `answer`.
+    ///
+    /// The checkout is claimed first — marked `status` only if it is still
+    /// unfinished, with a job per compensation in the same transaction —
+    /// so a request that lost a race (to a confirm that completed it, or
+    /// to the sweep) gives back nothing an order now owns, and a crash
+    /// right after the commit still leaves the jobs. Then each
+    /// compensation is made at once; the job repeats it a little later,
+    /// which changes nothing when it was made (every one is idempotent)
+    /// and makes it when the peer was down.
     async fn give_up(
         &self,
         checkout: &Checkout,
         status: CheckoutStatus,
-        answer: &ApiError,
+        answer: ApiError,
         compensations: Vec<Compensation>,
-    ) -> Result<(), ApiError> {
-        let left = compensation::attempt(&self.peers, compensations).await;
-        let code = match answer {
+    ) -> Result<Outcome, ApiError> {
+        let code = match &answer {
             ApiError::Edge(problem) => problem.code().to_owned(),
             other => other
                 .problem_code()
                 .map_or("internal_error", |row| row.code)
                 .to_owned(),
         };
+        let now = self.clock.now();
         let mut tx = self.pool.begin().await?;
-        store::finish(&mut tx, checkout.id, status, Some(&code), self.clock.now()).await?;
-        for compensation in &left {
+        if store::finish(&mut tx, checkout.id, status, Some(&code), now)
+            .await?
+            .is_none()
+        {
+            tx.rollback().await?;
+            return self.finished_meanwhile(checkout.id).await;
+        }
+        for compensation in &compensations {
             let job = compensation
                 .job()
-                .context("failed to encode a compensation job")?;
+                .context("failed to encode a compensation job")?
+                .run_at(now + compensation::SAFETY_NET_DELAY);
             job_queue::enqueue(&mut tx, job)
                 .await
                 .with_context(|| format!("failed to leave a job for {compensation:?}"))?;
         }
         tx.commit().await?;
-        tracing::info!(status = status.as_str(), %code, "checkout did not finish; nothing is held");
-        Ok(())
+        let left = compensation::attempt(&self.peers, compensations).await;
+        tracing::info!(
+            status = status.as_str(),
+            %code,
+            left_to_jobs = left.len(),
+            "checkout did not finish; what it held is given back"
+        );
+        Err(answer)
     }
 
     /// The answer for a checkout someone else finished while this request

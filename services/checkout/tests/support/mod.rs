@@ -19,7 +19,7 @@ use test_harness::{Answer, Api, TestDatabase, TestService, JWT_SECRET};
 use uuid::Uuid;
 
 /// How long checkout waits for a peer in these tests.
-pub const PEER_TIMEOUT: Duration = Duration::from_millis(800);
+pub const PEER_TIMEOUT: Duration = Duration::from_millis(1_500);
 
 pub struct Fleet {
     pub broker: EmbeddedBroker,
