@@ -17,6 +17,10 @@ use crate::providers::{
 };
 use crate::store;
 
+/// How long an authorization may wait for its provider's answer before it
+/// counts as abandoned: well past every provider's timeout.
+const ABANDONED_AFTER: time::Duration = time::Duration::minutes(2);
+
 /// An authorization checkout asks for, parsed.
 #[derive(Debug, Clone)]
 pub struct NewAuthorization {
@@ -102,11 +106,27 @@ pub async fn authorize(
         let existing = store::lock_authorization_of_order(&mut tx, request.order_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("order {} has no authorization", request.order_id))?;
-        tx.commit().await?;
-        return match existing.state {
-            AuthorizationState::Pending => Err(PaymentError::InProgress(existing.authorization_id)),
-            _ => Ok(existing),
-        };
+        let abandoned = existing.state == AuthorizationState::Pending
+            && now - existing.created_at > ABANDONED_AFTER;
+        if !abandoned {
+            tx.commit().await?;
+            return match existing.state {
+                AuthorizationState::Pending => {
+                    Err(PaymentError::InProgress(existing.authorization_id))
+                }
+                _ => Ok(existing),
+            };
+        }
+        // The request that made it died before the provider answered (a
+        // crash, a restart): it never will. Forget it and ask anew.
+        tracing::warn!(
+            authorization_id = %existing.authorization_id,
+            "authorization abandoned while waiting for its provider; asking again"
+        );
+        store::delete_pending_authorization(&mut tx, existing.authorization_id).await?;
+        if !store::insert_authorization(&mut tx, &pending).await? {
+            return Err(PaymentError::InProgress(existing.authorization_id));
+        }
     }
     tx.commit().await?;
 

@@ -397,9 +397,12 @@ impl JobHandler for VoidJob {
                     .await
                     .map_err(JobError::transient)?;
                 match state {
+                    // Nothing is held: voided already, never made, or
+                    // never approved by the customer.
                     PaymentState::Voided
                     | PaymentState::NotFound
-                    | PaymentState::Declined { .. } => {}
+                    | PaymentState::Declined { .. }
+                    | PaymentState::RequiresAction { .. } => {}
                     other => {
                         let error = format!("the provider refused the void ({code}: {message}); it reports {other:?}");
                         store::void_attempt_failed(&mut conn, authorization_id, &error).await?;
@@ -634,7 +637,8 @@ pub(crate) async fn settle_refund(
 }
 
 /// Marks `refund` failed and publishes `payment_refund_failed`, counted
-/// for an operator. The metric counts on the caller's commit.
+/// for an operator. Counted when written: a transaction that rolls back
+/// and is retried counts it twice, which errs on the side of a look.
 pub(crate) async fn fail_refund(
     conn: &mut PgConnection,
     mut refund: Refund,

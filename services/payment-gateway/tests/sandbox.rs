@@ -170,7 +170,9 @@ async fn a_failed_authentication_page_declines_the_confirm() {
 async fn an_approved_page_or_no_page_at_all_authorizes_on_confirm() {
     let gateway = sandbox().await;
     for approve in [true, false] {
-        let body = authorization("sandbox", "pm_card_authenticationRequired", 4200);
+        let mut body = authorization("sandbox", "pm_card_authenticationRequired", 4200);
+        // Without a return_url the page says it is done.
+        body["return_url"] = Value::Null;
         let answer = gateway.authorize(&body).await.expect_status(201);
         let authorization_id = id_of(&answer, "authorization_id");
         if approve {
@@ -181,7 +183,17 @@ async fn an_approved_page_or_no_page_at_all_authorizes_on_confirm() {
                 .send()
                 .await
                 .expect("the page answers");
-            assert_eq!(answered.status(), 303);
+            assert_eq!(answered.status(), 200);
+            let html = answered.text().await.expect("html");
+            assert!(html.contains("Done"), "{html}");
+            // A verdict the page does not offer is refused.
+            browser()
+                .post(gateway.service.url(&path))
+                .form(&[("verdict", "maybe")])
+                .send()
+                .await
+                .map(|response| assert_eq!(response.status(), 422))
+                .expect("the page answers");
         }
         let confirmed = gateway
             .act(authorization_id, "confirm")
@@ -495,6 +507,13 @@ async fn unhappy_requests_get_problems_and_change_nothing() {
             .await
             .expect_problem(422, "invalid_body");
     }
+    // A payment method the sandbox does not have: refused, nothing recorded.
+    let mut unknown_method = body.clone();
+    unknown_method["payment_method"] = json!("pm_card_unheard_of");
+    gateway
+        .authorize(&unknown_method)
+        .await
+        .expect_problem(422, "payment_refused");
     let mut unknown = body.clone();
     unknown["provider"] = json!("stripe");
     gateway
@@ -540,4 +559,45 @@ async fn unhappy_requests_get_problems_and_change_nothing() {
         )
         .await;
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn an_authorization_left_in_flight_is_waited_for_and_asked_again_once_abandoned() {
+    let gateway = sandbox().await;
+    let body = authorization("sandbox", "pm_card_visa", 700);
+    let order_id = order_of(&body);
+    // A request that is still waiting for its provider…
+    let in_flight = Uuid::now_v7();
+    gateway
+        .execute(
+            "INSERT INTO payment.authorizations (authorization_id, order_id, checkout_id,
+                 customer_id, provider, payment_method, amount_minor, currency, state)
+             VALUES ($1, $2, $2, $2, 'sandbox', 'pm_card_visa', 700, 'USD', 'pending')",
+            in_flight,
+            order_id,
+        )
+        .await;
+    gateway
+        .authorize(&body)
+        .await
+        .expect_problem(409, "authorization_in_progress");
+    // …and one whose process died long ago.
+    gateway
+        .execute(
+            "UPDATE payment.authorizations SET created_at = now() - interval '1 hour'
+             WHERE authorization_id = $1 AND order_id = $2",
+            in_flight,
+            order_id,
+        )
+        .await;
+    let answer = gateway.authorize(&body).await.expect_status(201);
+    assert_eq!(answer.body["status"], "authorized", "{}", answer.text);
+    assert_ne!(id_of(&answer, "authorization_id"), in_flight);
+    let count = gateway
+        .count(
+            "SELECT count(*) FROM payment.authorizations WHERE order_id = $1",
+            order_id,
+        )
+        .await;
+    assert_eq!(count, 1);
 }

@@ -461,6 +461,16 @@ impl PaymentProvider for PayPal {
                 .map_err(CallError::into_provider_error)?;
             return Self::outcome_of_order(&order);
         }
+        // Only an approved order is authorized: PayPal answers a repeated
+        // `PayPal-Request-Id` with its first answer, so asking before the
+        // buyer approved would pin "not approved" to this confirm's key.
+        let order = self
+            .get_order(order_id)
+            .await
+            .map_err(CallError::into_provider_error)?;
+        if order.authorizations().next().is_some() || order.status != OrderStatus::Approved {
+            return Self::outcome_of_order(&order);
+        }
         let authorized = self
             .call_required::<OrderWire>(
                 Method::POST,

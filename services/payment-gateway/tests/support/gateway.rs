@@ -222,6 +222,37 @@ impl Gateway {
         count
     }
 
+    /// Changes the gateway's tables past its role, as a crash would leave them.
+    pub async fn execute(&self, sql: &str, first: Uuid, second: Uuid) {
+        let mut conn = sqlx::PgConnection::connect(&self.db.admin_url)
+            .await
+            .expect("admin connection");
+        sqlx::query(sql)
+            .bind(first)
+            .bind(second)
+            .execute(&mut conn)
+            .await
+            .expect("statement");
+        conn.close().await.ok();
+    }
+
+    /// The provider's reference of an authorization (a Stripe
+    /// PaymentIntent, a PayPal authorization), read past the gateway's role.
+    pub async fn reference(&self, authorization_id: Uuid) -> String {
+        let mut conn = sqlx::PgConnection::connect(&self.db.admin_url)
+            .await
+            .expect("admin connection");
+        let reference: Option<String> = sqlx::query_scalar(
+            "SELECT provider_reference FROM payment.authorizations WHERE authorization_id = $1",
+        )
+        .bind(authorization_id)
+        .fetch_one(&mut conn)
+        .await
+        .expect("reference query");
+        conn.close().await.ok();
+        reference.expect("the provider answered")
+    }
+
     /// The events' types, in order.
     pub fn types(events: &[PaymentEvent]) -> Vec<&'static str> {
         use shared_events::EventFamily;
