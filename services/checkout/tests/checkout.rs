@@ -514,3 +514,30 @@ async fn a_checkout_confirmed_within_the_safety_margin_of_its_reservation_is_not
     .await;
     assert!(fleet.submitted().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_method_whose_capture_will_fail_is_still_authorized_at_checkout() {
+    let fleet = support::start().await;
+    let (ada, _, _) = customer(&fleet).await;
+    // Capturing is the order's step, after stock is reserved: at checkout
+    // this method authorizes like any other.
+    let answer = fleet
+        .submit(
+            ada,
+            "capture-fails",
+            &paying("pm_sandbox_capture_fails", Some(0)),
+        )
+        .await
+        .expect_status(201);
+    assert_eq!(answer.body["payment"]["status"], "authorized");
+    assert_eq!(answer.body["quote"]["total_minor"], 2_900);
+    let authorization_id = answer.body["payment"]["authorization_id"]
+        .as_str()
+        .expect("an authorization");
+    let shown = fleet.payment(authorization_id).await.expect_status(200);
+    assert_eq!(shown.body["status"], "authorized");
+    let submitted = fleet.wait_for_order(uuid(&answer.body, "order_id")).await;
+    // No points redeemed: no reservation, and none held.
+    assert_eq!(submitted.reservation_id, None);
+    assert_eq!(fleet.points_of(ada).await, (1_000, 0));
+}
