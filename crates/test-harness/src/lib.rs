@@ -16,6 +16,8 @@
 //!   for a condition.
 //! - [`IdentityProvider`]: a local OpenID Connect provider (JWKS, client
 //!   credentials, authorization code with PKCE) for tests of RS256 auth.
+//! - [`fault::FaultProxy`]: a proxy in front of a real service that a test
+//!   switches to refuse connections, answer late or answer 500.
 //!
 //! `#[tokio::test]` gives every test its own runtime, and a sqlx pool must not
 //! outlive the runtime it was made on, so the statics hold only URLs and
@@ -23,6 +25,7 @@
 
 pub mod api;
 pub mod events;
+pub mod fault;
 pub mod idp;
 mod service;
 
