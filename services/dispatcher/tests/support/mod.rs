@@ -110,23 +110,36 @@ impl Dispatcher {
         self.broker.bootstrap_servers()
     }
 
-    /// Stops the service and starts it again on the same database and broker.
-    pub async fn restart(&mut self) {
-        let service = std::mem::replace(
-            &mut self.service,
-            TestService::start_configured(
-                &dispatcher::SPEC,
-                dispatcher::build,
-                self.config.clone(),
-                self.settings.clone(),
-            )
-            .await,
-        );
+    /// Stops the service, then starts it again on the same database and
+    /// broker: nothing of the first instance runs meanwhile.
+    pub async fn restart(self) -> Dispatcher {
+        let Dispatcher {
+            service,
+            broker,
+            db,
+            config,
+            settings,
+            ..
+        } = self;
         service
             .stop()
             .await
             .expect("the first instance stops cleanly");
-        self.api = self.service.api();
+        let service = TestService::start_configured(
+            &dispatcher::SPEC,
+            dispatcher::build,
+            config.clone(),
+            settings.clone(),
+        )
+        .await;
+        Dispatcher {
+            api: service.api(),
+            service,
+            broker,
+            db,
+            config,
+            settings,
+        }
     }
 
     /// Publishes `order_ready_for_dispatch` as the order service would, each
