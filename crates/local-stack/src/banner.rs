@@ -22,6 +22,8 @@ pub struct Banner<'a> {
     pub kafka_bootstrap: &'a str,
     /// Where the database is, already free of any password.
     pub database: &'a str,
+    /// Where the services' emails go, already free of any password.
+    pub emails: &'a str,
     /// What seeding left in place and what it could not do.
     pub seeded: &'a SeedReport,
 }
@@ -42,6 +44,7 @@ impl Banner<'_> {
                 .map(|(name, port)| format!("  {name:<width$}  http://127.0.0.1:{port}")),
         );
         lines.push(format!("  {:<width$}  {}", "postgres", self.database));
+        lines.push(format!("  {:<width$}  {}", "emails", self.emails));
         lines.push(String::new());
         lines.extend(self.shop_lines());
         lines.push(String::new());
@@ -153,6 +156,7 @@ mod tests {
             jwt_secret: "secret",
             kafka_bootstrap: "127.0.0.1:39092",
             database: "postgres://postgres@127.0.0.1:5999/heyblue",
+            emails: ".eml files in /srv/heyblue/.local/mail",
             seeded,
         }
         .lines()
@@ -171,6 +175,15 @@ mod tests {
         let lines = banner_lines(&seeded());
         assert!(lines.contains(&"  catalog          http://127.0.0.1:8081".to_owned()));
         assert!(lines.contains(&"  payment-gateway  http://127.0.0.1:8085".to_owned()));
+    }
+
+    #[test]
+    fn the_banner_says_where_emails_go() {
+        let lines = banner_lines(&seeded());
+        assert!(
+            lines.contains(&"  emails           .eml files in /srv/heyblue/.local/mail".to_owned()),
+            "{lines:#?}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use fleet::Service;
 use http_service::telemetry::colour_wanted;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 /// The documented development secret of the local stack. Anything that
 /// accepts it must never face the internet; deployments set their own.
@@ -59,6 +59,36 @@ pub struct Config {
     pub log_format: Option<String>,
     /// Colours in what goes to stdout (the services' logs) and stderr.
     pub colour: Colour,
+    /// Where the services send email: an SMTP server, else `.eml` files.
+    pub mail: Mail,
+}
+
+/// Where emails go in this run.
+#[derive(Debug)]
+pub enum Mail {
+    /// `HEYBLUE_SMTP_URL`, passed through to the services.
+    Smtp(SecretString),
+    /// `.eml` files in `<data dir>/mail` (`HEYBLUE_MAIL_DIR` for the services).
+    Files(PathBuf),
+}
+
+impl Mail {
+    /// What the banner says: the SMTP server without credentials, or the
+    /// directory the files are written to.
+    pub fn describe(&self) -> String {
+        match self {
+            Mail::Smtp(url) => match reqwest::Url::parse(url.expose_secret()) {
+                Ok(url) => format!(
+                    "SMTP server {}:{}",
+                    url.host_str().unwrap_or_default(),
+                    url.port()
+                        .map_or_else(|| "25".to_owned(), |port| port.to_string())
+                ),
+                Err(_) => "SMTP server from HEYBLUE_SMTP_URL".to_owned(),
+            },
+            Mail::Files(dir) => format!(".eml files in {}", dir.display()),
+        }
+    }
 }
 
 /// Whether the launcher's output streams get ANSI colours, decided once from
@@ -95,6 +125,8 @@ environment:
   HEYBLUE_JWT_SECRET   HS256 secret (default heyblue-local-dev-secret)
   HEYBLUE_PORT_OFFSET  added to every service port (default 0)
   HEYBLUE_BIN_DIR      where the service binaries are (default: beside this one)
+  HEYBLUE_SMTP_URL     SMTP server for the services' email (e.g. smtp://127.0.0.1:1025);
+                       unset, emails are .eml files in <data dir>/mail
   RUST_LOG, LOG_FORMAT passed to every service
   LOG_COLOR            auto (colours on a terminal), always or never; NO_COLOR
                        turns auto off";
@@ -150,7 +182,17 @@ impl Command {
             stderr: wanted(terminals.stderr),
         };
 
+        let mail = match non_empty("HEYBLUE_SMTP_URL") {
+            Some(url) => Mail::Smtp(SecretString::from(url)),
+            // Absolute, so that it means the same to every service.
+            None => Mail::Files(
+                std::path::absolute(data_dir.join("mail"))
+                    .context("failed to resolve the mail directory")?,
+            ),
+        };
+
         Ok(Self::Run(Config {
+            mail,
             data_dir,
             data_dir_is_default,
             database_url: non_empty("DATABASE_URL").map(SecretString::from),
@@ -264,6 +306,31 @@ mod tests {
             config(&["--data-dir=/eq"], &env).data_dir,
             PathBuf::from("/eq")
         );
+    }
+
+    #[test]
+    fn emails_are_files_under_the_data_dir_unless_an_smtp_server_is_named() {
+        match config(&[], &[("HEYBLUE_DATA_DIR", "/srv/heyblue")]).mail {
+            Mail::Files(dir) => assert_eq!(dir, PathBuf::from("/srv/heyblue/mail")),
+            Mail::Smtp(_) => panic!("no SMTP server was named"),
+        }
+        match config(&[], &[]).mail {
+            Mail::Files(dir) => {
+                assert!(dir.is_absolute(), "{}", dir.display());
+                assert!(dir.ends_with(".local/mail"), "{}", dir.display());
+            }
+            Mail::Smtp(_) => panic!("no SMTP server was named"),
+        }
+        let smtp = config(
+            &[],
+            &[("HEYBLUE_SMTP_URL", "smtp://user:pw@127.0.0.1:1025")],
+        )
+        .mail;
+        match &smtp {
+            Mail::Smtp(url) => assert_eq!(url.expose_secret(), "smtp://user:pw@127.0.0.1:1025"),
+            Mail::Files(_) => panic!("the SMTP server was named"),
+        }
+        assert_eq!(smtp.describe(), "SMTP server 127.0.0.1:1025");
     }
 
     #[test]

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::banner::Banner;
-use crate::config::{name_width, root_cluster_dir, Config};
+use crate::config::{name_width, root_cluster_dir, Config, Mail};
 use crate::seed::{self, DEMO_TOKEN_TTL};
 use crate::supervisor::{ChildSpec, Labels, Supervisor};
 
@@ -210,6 +210,7 @@ async fn launch(
         jwt_secret: secret,
         kafka_bootstrap: &bootstrap,
         database: &database_shown,
+        emails: &config.mail.describe(),
         seeded: &seeded,
     };
     print_lines(&banner.lines());
@@ -334,6 +335,13 @@ fn child_spec(
     if let Some(format) = &config.log_format {
         env.push(("LOG_FORMAT".to_owned(), format.clone()));
     }
+    env.push(match &config.mail {
+        Mail::Smtp(url) => (
+            "HEYBLUE_SMTP_URL".to_owned(),
+            url.expose_secret().to_owned(),
+        ),
+        Mail::Files(dir) => ("HEYBLUE_MAIL_DIR".to_owned(), dir.display().to_string()),
+    });
     // Where every peer listens, since the port offset moves them off the
     // defaults that services would otherwise assume.
     for peer in fleet::ALL {

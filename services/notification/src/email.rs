@@ -1,0 +1,56 @@
+//! The email job: sends one notification to the address it was queued for,
+//! after the transaction that created it has committed. Failures the mail
+//! server calls temporary (and unreachable servers) are retried with the job
+//! queue's backoff; a malformed address or a permanent refusal gives up.
+
+use async_trait::async_trait;
+use job_queue::{Job, JobContext, JobError, JobHandler};
+use mail::{Email, Mailer};
+
+use crate::domain::wording;
+use crate::inbox::{EmailJob, EMAIL_JOB};
+use crate::store;
+
+/// Runs [`EMAIL_JOB`] jobs with the service's [`Mailer`].
+pub struct SendEmail {
+    pub mailer: Mailer,
+}
+
+#[async_trait]
+impl JobHandler for SendEmail {
+    fn kind(&self) -> &'static str {
+        EMAIL_JOB
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id = job.id, attempt = job.attempt))]
+    async fn run(&self, ctx: &JobContext, job: &Job) -> Result<(), JobError> {
+        let EmailJob { notification_id } = job.payload()?;
+        let mut conn = ctx.pool.acquire().await?;
+        let Some(queued) = store::queued_email(&mut conn, notification_id).await? else {
+            return Err(JobError::permanent(anyhow::anyhow!(
+                "notification {notification_id} has no email queued"
+            )));
+        };
+        // Released while the server is talked to: no connection is held
+        // across a call that may take seconds.
+        drop(conn);
+        let email = Email::text(&queued.to, &queued.title, &queued.body)
+            .with_html(wording::email_html(&queued.title, &queued.body))
+            // One id per notification, so a resend after a crash is the same
+            // message to the recipient's mail client.
+            .with_message_id(format!("{notification_id}@notification.heyblue"));
+        self.mailer.send(&email).await.map_err(|error| {
+            let permanent = error.is_permanent();
+            let error = anyhow::Error::new(error)
+                .context(format!("failed to email notification {notification_id}"));
+            if permanent {
+                JobError::permanent(error)
+            } else {
+                JobError::transient(error)
+            }
+        })?;
+        let mut conn = ctx.pool.acquire().await?;
+        store::mark_emailed(&mut conn, notification_id).await?;
+        Ok(())
+    }
+}

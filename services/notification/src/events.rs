@@ -1,0 +1,194 @@
+//! The events notification turns into notifications, one handler per topic:
+//! what each event says about whom the order belongs to, and which fact (if
+//! any) it tells. [`inbox::tell`] applies both. Notification publishes
+//! nothing.
+
+use async_trait::async_trait;
+use messaging::{Handler, HandlerError};
+use shared_events::checkout::CheckoutEvent;
+use shared_events::dispatch::DispatchEvent;
+use shared_events::order::{OrderEvent, OrderStatus};
+use shared_events::payment::PaymentEvent;
+use shared_events::Envelope;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::{wording, Customer, Notice};
+use crate::inbox::{self, TellError, Told};
+
+/// `order_submitted` carries the customer's email before the order exists,
+/// so the first notification can be emailed at once.
+pub struct CheckoutHandler;
+
+#[async_trait]
+impl Handler<CheckoutEvent> for CheckoutHandler {
+    #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope<CheckoutEvent>,
+    ) -> Result<(), HandlerError> {
+        let CheckoutEvent::OrderSubmitted(submitted) = &event.event;
+        let customer = Customer {
+            order_id: submitted.order_id,
+            customer_id: submitted.customer_id,
+            email: submitted.customer_email.clone(),
+        };
+        apply(conn, submitted.order_id, Some(customer), None).await
+    }
+}
+
+/// The order's own events: they name the customer (and, in status changes,
+/// their email) and tell that the order was placed, paid with points only,
+/// or cancelled.
+pub struct OrderHandler;
+
+#[async_trait]
+impl Handler<OrderEvent> for OrderHandler {
+    #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope<OrderEvent>,
+    ) -> Result<(), HandlerError> {
+        let order_id = event.event.order_id();
+        let customer = |customer_id: Uuid, email: Option<&String>| Customer {
+            order_id,
+            customer_id,
+            email: email.cloned(),
+        };
+        let (customer, notice) = match &event.event {
+            OrderEvent::OrderCreated(created) => (
+                Some(customer(created.customer_id, None)),
+                Some(wording::placed(created)),
+            ),
+            OrderEvent::OrderStatusChanged(changed) => {
+                // Only an order that needs no payment goes from pending
+                // straight to processing; others are told paid by the
+                // payment itself.
+                let paid_with_points =
+                    changed.from == OrderStatus::Pending && changed.to == OrderStatus::Processing;
+                (
+                    Some(customer(
+                        changed.customer_id,
+                        changed.customer_email.as_ref(),
+                    )),
+                    paid_with_points.then(|| wording::paid_with_points(order_id)),
+                )
+            }
+            OrderEvent::OrderCancelled(cancelled) => (
+                Some(customer(cancelled.customer_id, None)),
+                Some(wording::cancelled(cancelled)),
+            ),
+            OrderEvent::OrderReadyForDispatch(ready) => {
+                (Some(customer(ready.customer_id, None)), None)
+            }
+            OrderEvent::PointsSpendRequested(command) => {
+                (Some(customer(command.customer_id, None)), None)
+            }
+            OrderEvent::PointsReleaseRequested(command) => {
+                (Some(customer(command.customer_id, None)), None)
+            }
+            OrderEvent::PointsRefundRequested(command) => {
+                (Some(customer(command.customer_id, None)), None)
+            }
+            // Commands to other services, told to the customer through their
+            // outcomes (payment, dispatch) instead.
+            OrderEvent::PaymentCaptureRequested(_)
+            | OrderEvent::PaymentVoidRequested(_)
+            | OrderEvent::PaymentRefundRequested(_)
+            | OrderEvent::StockReleaseRequested(_) => (None, None),
+        };
+        apply(conn, order_id, customer, notice).await
+    }
+}
+
+/// Payments: a captured payment (which also names the customer) and each
+/// refund are told.
+pub struct PaymentHandler;
+
+#[async_trait]
+impl Handler<PaymentEvent> for PaymentHandler {
+    #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope<PaymentEvent>,
+    ) -> Result<(), HandlerError> {
+        let order_id = event.event.order_id();
+        let (customer, notice) = match &event.event {
+            PaymentEvent::PaymentSuccessful(paid) => (
+                Some(Customer {
+                    order_id,
+                    customer_id: paid.customer_id,
+                    email: None,
+                }),
+                Some(wording::paid(paid)),
+            ),
+            PaymentEvent::PaymentRefunded(refunded) => (None, Some(wording::refunded(refunded))),
+            // A failed payment reaches the customer as the order's
+            // cancellation; the rest are steps of the gateway's own work, and
+            // a refund the provider keeps refusing is for an operator.
+            PaymentEvent::PaymentAuthorized(_)
+            | PaymentEvent::PaymentProcessing(_)
+            | PaymentEvent::PaymentFailed(_)
+            | PaymentEvent::PaymentVoided(_)
+            | PaymentEvent::PaymentRefundFailed(_) => (None, None),
+        };
+        apply(conn, order_id, customer, notice).await
+    }
+}
+
+/// Each business's part: dispatched, confirmed, shipped, delivered or
+/// declined.
+pub struct DispatchHandler;
+
+#[async_trait]
+impl Handler<DispatchEvent> for DispatchHandler {
+    #[tracing::instrument(skip_all, fields(
+        event_id = %event.event_id,
+        order_id = %event.event.order_id(),
+        business_id = %event.event.business_id()
+    ))]
+    async fn handle(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope<DispatchEvent>,
+    ) -> Result<(), HandlerError> {
+        let notice = match &event.event {
+            DispatchEvent::OrderDispatched(part) => Some(wording::dispatched(part)),
+            DispatchEvent::OrderConfirmed(part) => Some(wording::confirmed(part)),
+            DispatchEvent::OrderShipped(part) => Some(wording::shipped(part)),
+            DispatchEvent::OrderDelivered(part) => Some(wording::delivered(part)),
+            DispatchEvent::OrderDeclined(part) => Some(wording::declined(part)),
+            // For operators (the customer hears of it as `order_declined`),
+            // and a withdrawal follows the customer's own cancellation.
+            DispatchEvent::DispatchFailed(_) | DispatchEvent::OrderWithdrawn(_) => None,
+        };
+        apply(conn, event.event.order_id(), None, notice).await
+    }
+}
+
+async fn apply(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    customer: Option<Customer>,
+    notice: Option<Notice>,
+) -> Result<(), HandlerError> {
+    if customer.is_none() && notice.is_none() {
+        return Ok(());
+    }
+    let told = inbox::tell(conn, order_id, customer.as_ref(), notice.as_ref())
+        .await
+        .map_err(|error| match error {
+            TellError::Database(error) => HandlerError::from(error),
+            TellError::Job(error) => HandlerError::permanent(error),
+        })?;
+    match told {
+        Told::Told => tracing::info!("notification added to the inbox"),
+        Told::AlreadyTold => tracing::info!("told before; nothing to do"),
+        Told::Parked => tracing::info!("order's customer not known yet; notification parked"),
+        Told::NothingToTell => {}
+    }
+    Ok(())
+}
