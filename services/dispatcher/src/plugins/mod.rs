@@ -12,6 +12,7 @@
 //! A plugin's wire types (what it sends, its configuration's shape) stay in
 //! its file.
 
+pub mod email;
 pub mod portal;
 pub mod webhook;
 
@@ -20,11 +21,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use job_queue::Clock;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::Dispatch;
+use crate::links::LinkSigner;
 use crate::settings::Settings;
 use crate::store;
 
@@ -94,10 +97,21 @@ pub struct Plugins {
 
 impl Plugins {
     /// Every plugin the dispatcher ships; register a new one here.
-    pub fn standard(settings: &Settings) -> Self {
+    pub fn standard(
+        settings: &Settings,
+        links: LinkSigner,
+        mailer: mail::Mailer,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Plugins::default()
             .register(portal::Portal)
             .register(webhook::Webhook::new(&settings.webhook))
+            .register(email::Email::new(
+                links,
+                mailer,
+                clock,
+                &settings.public_base_url,
+            ))
     }
 
     /// Adds `plugin`; a second plugin of one name replaces nothing and is a
