@@ -309,6 +309,15 @@ fn check_compose(
     }
 }
 
+/// `HEYBLUE_*_URL` settings that name no peer service: where email goes, the
+/// identity provider's keys and tokens, the gateway's own public address.
+const NOT_PEER_URLS: &[&str] = &[
+    "HEYBLUE_SMTP_URL",
+    "HEYBLUE_JWKS_URL",
+    "HEYBLUE_OAUTH_TOKEN_URL",
+    "HEYBLUE_PUBLIC_BASE_URL",
+];
+
 /// Every service is told where every other listens, as the launcher does.
 fn check_peer_urls(
     roster: &[Service],
@@ -323,6 +332,7 @@ fn check_peer_urls(
     let found: BTreeSet<String> = environment
         .iter()
         .filter(|(key, _)| key.starts_with("HEYBLUE_") && key.ends_with("_URL"))
+        .filter(|(key, _)| !NOT_PEER_URLS.contains(&key.as_str()))
         .filter_map(|(key, value)| Some(format!("{key}={}", scalar(value)?)))
         .collect();
     for missing in expected.difference(&found) {

@@ -335,13 +335,7 @@ fn child_spec(
     if let Some(format) = &config.log_format {
         env.push(("LOG_FORMAT".to_owned(), format.clone()));
     }
-    env.push(match &config.mail {
-        Mail::Smtp(url) => (
-            "HEYBLUE_SMTP_URL".to_owned(),
-            url.expose_secret().to_owned(),
-        ),
-        Mail::Files(dir) => ("HEYBLUE_MAIL_DIR".to_owned(), dir.display().to_string()),
-    });
+    env.push(mail_variable(&config.mail));
     // Where every peer listens, since the port offset moves them off the
     // defaults that services would otherwise assume.
     for peer in fleet::ALL {
@@ -354,6 +348,18 @@ fn child_spec(
         name: service.name,
         program: config.bin_dir.join(service.binary()),
         env,
+    }
+}
+
+/// What tells a service where its email goes: the SMTP server the launcher
+/// was given, else the directory for `.eml` files.
+fn mail_variable(mail: &Mail) -> (String, String) {
+    match mail {
+        Mail::Smtp(url) => (
+            "HEYBLUE_SMTP_URL".to_owned(),
+            url.expose_secret().to_owned(),
+        ),
+        Mail::Files(dir) => ("HEYBLUE_MAIL_DIR".to_owned(), dir.display().to_string()),
     }
 }
 
@@ -409,4 +415,29 @@ fn print_lines(lines: &[String]) {
         let _ = writeln!(out, "{line}");
     }
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    #[test]
+    fn services_get_the_smtp_server_when_there_is_one_else_the_mail_directory() {
+        assert_eq!(
+            mail_variable(&Mail::Smtp(SecretString::from("smtp://127.0.0.1:1025"))),
+            (
+                "HEYBLUE_SMTP_URL".to_owned(),
+                "smtp://127.0.0.1:1025".to_owned()
+            )
+        );
+        assert_eq!(
+            mail_variable(&Mail::Files(PathBuf::from("/srv/heyblue/.local/mail"))),
+            (
+                "HEYBLUE_MAIL_DIR".to_owned(),
+                "/srv/heyblue/.local/mail".to_owned()
+            )
+        );
+    }
 }

@@ -9,11 +9,13 @@ use mail::{Email, Mailer};
 
 use crate::domain::wording;
 use crate::inbox::{EmailJob, EMAIL_JOB};
+use crate::metrics::NotificationMetrics;
 use crate::store;
 
 /// Runs [`EMAIL_JOB`] jobs with the service's [`Mailer`].
 pub struct SendEmail {
     pub mailer: Mailer,
+    pub metrics: NotificationMetrics,
 }
 
 #[async_trait]
@@ -41,6 +43,8 @@ impl JobHandler for SendEmail {
             .with_message_id(format!("{notification_id}@notification.heyblue"));
         self.mailer.send(&email).await.map_err(|error| {
             let permanent = error.is_permanent();
+            let outcome = if permanent { "abandoned" } else { "failed" };
+            self.metrics.emails.with_label_values(&[outcome]).inc();
             let error = anyhow::Error::new(error)
                 .context(format!("failed to email notification {notification_id}"));
             if permanent {
@@ -49,6 +53,7 @@ impl JobHandler for SendEmail {
                 JobError::transient(error)
             }
         })?;
+        self.metrics.emails.with_label_values(&["sent"]).inc();
         let mut conn = ctx.pool.acquire().await?;
         store::mark_emailed(&mut conn, notification_id).await?;
         Ok(())

@@ -5,13 +5,16 @@
 //! Modules: [`events`] the handlers per topic, [`domain`] the kinds and their
 //! wording, [`inbox`] the rules (told once, parked until the customer is
 //! known, emailed in the same transaction), [`store`] the queries, [`email`]
-//! the job that sends, [`http`] the inbox's endpoints.
+//! the job that sends, [`parked`] and [`metrics`] what `/metrics` shows,
+//! [`http`] the inbox's endpoints.
 
 pub mod domain;
 pub mod email;
 pub mod events;
 pub mod http;
 pub mod inbox;
+pub mod metrics;
+pub mod parked;
 pub mod store;
 
 use anyhow::Context;
@@ -49,6 +52,7 @@ impl ServiceSettings for Settings {
 pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App> {
     let mailer = Mailer::new(&settings.mail).context("invalid email settings")?;
     let host = Host::start(&SPEC, config).await?;
+    let metrics = metrics::NotificationMetrics::register(&host.registry)?;
     tracing::info!(emails = %mailer.describe(), "emails go here");
     let consumer = host
         .consumer()
@@ -57,6 +61,12 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
         .on(events::PaymentHandler)
         .on(events::DispatchHandler);
     let routes = http::router(host.state());
-    let jobs = host.jobs().on(email::SendEmail { mailer });
+    let jobs = host
+        .jobs()
+        .on(email::SendEmail {
+            mailer,
+            metrics: metrics.clone(),
+        })
+        .every(parked::ReportParked { metrics });
     host.serve(routes, consumer, jobs).await
 }

@@ -4,6 +4,7 @@
 
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::domain::{Customer, Kind, Notice, Notification};
@@ -271,4 +272,17 @@ fn notification_from_row(row: &PgRow) -> Result<Notification, sqlx::Error> {
 fn kind_from_row(kind: &str) -> Result<Kind, sqlx::Error> {
     Kind::parse(kind)
         .ok_or_else(|| sqlx::Error::Decode(format!("unknown notification kind {kind:?}").into()))
+}
+
+/// How many facts are parked, and when the oldest of them was.
+#[tracing::instrument(skip(conn))]
+pub async fn parked_summary(
+    conn: &mut PgConnection,
+) -> Result<(i64, Option<OffsetDateTime>), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT count(*) AS parked, min(parked_at) AS oldest FROM parked_notifications",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.get("parked"), row.get("oldest")))
 }

@@ -144,6 +144,9 @@ async fn payment_and_dispatch_events_before_the_order_wait_for_it_and_are_then_t
         .await
         .expect("count parked notifications");
     assert_eq!(parked, early.len() as i64);
+    notifier
+        .metric_reaches("notification_parked_notifications", early.len() as f64)
+        .await;
 
     // The payment (which names the customer but not their address), then
     // the order's own events.
@@ -160,6 +163,9 @@ async fn payment_and_dispatch_events_before_the_order_wait_for_it_and_are_then_t
         .mail_of_size(&journey.email, Journey::notification_count())
         .await;
     assert_each_notification_was_emailed_once(&notifier, &journey, &inbox);
+    notifier
+        .metric_reaches("notification_parked_notifications", 0.0)
+        .await;
 }
 
 #[tokio::test]
@@ -244,4 +250,10 @@ async fn an_email_the_server_refuses_for_now_is_sent_on_a_later_try() {
     let mut subjects: Vec<String> = mail.iter().filter_map(|m| m.subject()).collect();
     subjects.sort();
     assert_eq!(subjects, ["Order cancelled", "Order placed"]);
+    notifier
+        .metric_reaches("notification_emails_total{outcome=\"failed\"}", 2.0)
+        .await;
+    notifier
+        .metric_reaches("notification_emails_total{outcome=\"sent\"}", 2.0)
+        .await;
 }

@@ -203,6 +203,21 @@ impl Notifier {
             .collect()
     }
 
+    /// Waits until the `/metrics` line of `series` (name and labels, as
+    /// printed) shows `value`.
+    pub async fn metric_reaches(&self, series: &str, value: f64) {
+        test_harness::eventually(PATIENCE, &format!("{series} is {value}"), || async {
+            let metrics = self.api.metrics().await;
+            metrics.lines().any(|line| {
+                line.strip_prefix(series)
+                    .and_then(|rest| rest.strip_prefix(' '))
+                    .and_then(|number| number.trim().parse::<f64>().ok())
+                    == Some(value)
+            })
+        })
+        .await;
+    }
+
     /// A pool on the service's schema, for what the API does not show.
     pub async fn pool(&self) -> PgPool {
         PgPool::connect(self.db.url("notification"))
