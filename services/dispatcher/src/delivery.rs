@@ -120,12 +120,17 @@ impl JobHandler for DeliverParts {
             .map_err(JobError::permanent)?;
         match outcome {
             Ok(delivered) => {
-                if !fulfillment::placed(&mut tx, part, delivered.reference, now).await? {
+                let status = part.status;
+                if fulfillment::placed(&mut tx, part, delivered.reference, now).await? {
+                    tracing::info!(plugin = plugin.name(), "part placed at its business");
+                } else if status.is_confirmed_or_later() {
+                    tracing::info!(%status, "the business answered before its delivery was recorded");
+                } else {
                     tracing::warn!(
+                        %status,
                         "the business received a part that was withdrawn or declined during its delivery"
                     );
                 }
-                tracing::info!(plugin = plugin.name(), "part placed at its business");
             }
             Err(DeliveryError::Retryable(error)) if attempt < self.settings.attempts => {
                 let wait = backoff(&self.settings, attempt);

@@ -111,6 +111,17 @@ pub async fn act(
     action: Action,
     now: OffsetDateTime,
 ) -> Result<Result<Dispatch, Refusal>, sqlx::Error> {
+    // A business that confirms a part still `queued` has it: its plugin's
+    // delivery reached it and the business answered before that delivery
+    // was recorded (a webhook that confirms before it returns). The part was
+    // placed, so it is `sent` first, as the delivery would have made it.
+    if part.status == Status::Queued && matches!(action, Action::Confirm { .. }) {
+        let reference = part.reference.clone();
+        if placed(conn, part.clone(), reference, now).await? {
+            part.status = Status::Sent;
+            part.delivery_attempts += 1;
+        }
+    }
     let next = match part.check(&action) {
         Ok(next) => next,
         Err(refusal) => {

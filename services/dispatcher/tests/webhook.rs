@@ -43,6 +43,8 @@ struct Seen {
     requests: Vec<(String, bool, Value)>,
     /// Dispatch ids the business accepted (answered 2xx to).
     accepted: Vec<String>,
+    /// Statuses the dispatcher answered the business's inline confirms with.
+    inline_answers: Vec<u16>,
 }
 
 #[derive(Clone)]
@@ -51,6 +53,9 @@ struct Business {
     /// What to do once the script is used up.
     then: Reply,
     seen: Arc<Mutex<Seen>>,
+    /// When set, the dispatcher's URL: the business confirms each part there
+    /// before it answers the delivery, as a fast business may.
+    confirm_inline: Arc<Mutex<Option<String>>>,
 }
 
 fn hex_hmac(secret: &str, message: &[u8]) -> String {
@@ -95,6 +100,17 @@ async fn receive(State(business): State<Business>, headers: HeaderMap, body: Byt
     }
     match reply {
         Reply::Ok => {
+            let dispatcher = business.confirm_inline.lock().expect("lock").clone();
+            if let Some(dispatcher) = dispatcher {
+                let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let status = confirm(&dispatcher, &parsed).await;
+                business
+                    .seen
+                    .lock()
+                    .expect("lock")
+                    .inline_answers
+                    .push(status);
+            }
             let mut seen = business.seen.lock().expect("lock");
             // A business drops repeats by dispatch id.
             if !seen.accepted.contains(&dispatch_id) {
@@ -110,13 +126,46 @@ async fn receive(State(business): State<Business>, headers: HeaderMap, body: Byt
     }
 }
 
+/// Confirms the part described by `part` at the dispatcher, signed.
+async fn confirm(dispatcher: &str, part: &Value) -> u16 {
+    let business = part["business_id"].as_str().unwrap_or_default();
+    let body = json!({"order_id": part["order_id"], "action": "confirm"}).to_string();
+    let timestamp = OffsetDateTime::now_utc().unix_timestamp();
+    let signature = format!(
+        "v1={}",
+        hex_hmac(SECRET, format!("{timestamp}.{body}").as_bytes())
+    );
+    reqwest::Client::new()
+        .post(format!("{dispatcher}/v1/dispatch/webhooks/{business}"))
+        .header("content-type", "application/json")
+        .header("heyblue-timestamp", timestamp.to_string())
+        .header("heyblue-signature", signature)
+        .body(body)
+        .send()
+        .await
+        .map(|response| response.status().as_u16())
+        .unwrap_or(0)
+}
+
 /// Starts the business's server; returns its URL and what it saw.
 async fn business_server(script: Vec<Reply>, then: Reply) -> (String, Arc<Mutex<Seen>>) {
+    let (url, seen, _) = business_server_answering(script, then).await;
+    (url, seen)
+}
+
+/// [`business_server`], and where to tell it the dispatcher's URL so that it
+/// confirms each part while receiving it.
+async fn business_server_answering(
+    script: Vec<Reply>,
+    then: Reply,
+) -> (String, Arc<Mutex<Seen>>, Arc<Mutex<Option<String>>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
+    let confirm_inline = Arc::new(Mutex::new(None));
     let business = Business {
         script: Arc::new(Mutex::new(script.into())),
         then,
         seen: seen.clone(),
+        confirm_inline: confirm_inline.clone(),
     };
     let app = axum::Router::new()
         .route("/orders", axum::routing::post(receive))
@@ -129,7 +178,7 @@ async fn business_server(script: Vec<Reply>, then: Reply) -> (String, Arc<Mutex<
         listener.local_addr().expect("an address")
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
+    (url, seen, confirm_inline)
 }
 
 fn settings(attempts: u32, backoff: Duration) -> Settings {
@@ -396,4 +445,20 @@ async fn a_business_answers_by_signed_webhook_and_bad_or_stale_signatures_are_re
         types(&events),
         ["order_dispatched", "order_confirmed", "order_shipped"]
     );
+}
+
+#[tokio::test]
+async fn a_business_that_confirms_while_receiving_its_part_is_heard() {
+    let (url, seen, confirm_inline) = business_server_answering(vec![], Reply::Ok).await;
+    let (d, business) = with_webhook(settings(3, Duration::from_millis(50)), &url).await;
+    *confirm_inline.lock().expect("lock") = Some(d.service.base_url.clone());
+    let order = Uuid::new_v4();
+    d.publish_ready(&ready(order, &[business])).await;
+
+    let events = d.events_of(order, 2).await;
+    assert_eq!(types(&events), ["order_dispatched", "order_confirmed"]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(d.events_now(order).await.len(), 2);
+    assert_eq!(seen.lock().expect("lock").inline_answers, [200]);
+    assert_eq!(d.queue(business, "").await[0]["status"], "confirmed");
 }
