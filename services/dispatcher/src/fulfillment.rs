@@ -212,9 +212,13 @@ pub async fn withdraw(
             // Declined or withdrawn before: nothing is left to take back.
             continue;
         }
+        let had_it = part.status == Status::Sent;
         part.status = Status::Cancelled;
         part.updated_at = now;
         store::update(conn, &part).await?;
+        if had_it {
+            delivery::schedule_withdrawal(conn, part.dispatch_id, 1, None).await?;
+        }
         publish(
             conn,
             &part,

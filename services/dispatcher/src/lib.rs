@@ -63,6 +63,10 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
             plugins: Arc::clone(&plugins),
             settings: settings.delivery.clone(),
         })
+        .on(delivery::NotifyWithdrawals {
+            plugins: Arc::clone(&plugins),
+            settings: settings.delivery.clone(),
+        })
         .every(deadline::ConfirmationDeadline);
     let routes = http::router(http::DispatchState {
         service: host.state(),

@@ -254,3 +254,20 @@ async fn a_mail_server_that_refuses_for_now_is_tried_again() {
     assert_eq!(smtp.refused(), 2);
     assert_eq!(types(&d.events_of(order, 1).await), ["order_dispatched"]);
 }
+
+#[tokio::test]
+async fn a_withdrawn_part_is_called_back_by_mail_and_its_links_stop_working() {
+    let (d, smtp, business) = with_email(Settings::default()).await;
+    let order = Uuid::new_v4();
+    d.publish_ready(&ready(order, &[business])).await;
+    let text = mailed_text(&smtp, 1).await;
+    let confirm = link(&text, "Confirm");
+    assert_eq!(types(&d.events_of(order, 1).await), ["order_dispatched"]);
+
+    d.withdraw(order).await.expect_status(200);
+    let notice = mailed_text(&smtp, 2).await;
+    assert!(notice.contains("cancelled"), "{notice}");
+    assert!(notice.contains(&order.to_string()), "{notice}");
+    let (status, body) = press(&d, &confirm, &[]).await;
+    assert_eq!((status, code(&body).as_str()), (409, "order_cancelled"));
+}

@@ -45,6 +45,8 @@ struct Seen {
     accepted: Vec<String>,
     /// Statuses the dispatcher answered the business's inline confirms with.
     inline_answers: Vec<u16>,
+    /// The `Heyblue-Event` of each request, in order.
+    events: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -81,8 +83,20 @@ async fn receive(State(business): State<Business>, headers: HeaderMap, body: Byt
         .is_ok_and(|ts| (OffsetDateTime::now_utc().unix_timestamp() - ts).abs() < 300);
     let valid = fresh && header("heyblue-signature") == expected;
     let dispatch_id = header("heyblue-dispatch-id");
+    let event = header("heyblue-event");
+    if event == "part_withdrawn" {
+        let mut seen = business.seen.lock().expect("lock");
+        seen.events.push(event);
+        seen.requests.push((
+            dispatch_id,
+            valid,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        ));
+        return StatusCode::NO_CONTENT.into_response();
+    }
     let reply = {
         let mut seen = business.seen.lock().expect("lock");
+        seen.events.push(event);
         seen.requests.push((
             dispatch_id.clone(),
             valid,
@@ -461,4 +475,23 @@ async fn a_business_that_confirms_while_receiving_its_part_is_heard() {
     assert_eq!(d.events_now(order).await.len(), 2);
     assert_eq!(seen.lock().expect("lock").inline_answers, [200]);
     assert_eq!(d.queue(business, "").await[0]["status"], "confirmed");
+}
+
+#[tokio::test]
+async fn a_part_withdrawn_after_it_reached_the_business_is_called_back() {
+    let (url, seen) = business_server(vec![], Reply::Ok).await;
+    let (d, business) = with_webhook(settings(3, Duration::from_millis(50)), &url).await;
+    let order = Uuid::new_v4();
+    d.publish_ready(&ready(order, &[business])).await;
+    d.events_of(order, 1).await;
+
+    d.withdraw(order).await.expect_status(200);
+    wait_for_requests(&seen, 2).await;
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.events, ["part_placed", "part_withdrawn"]);
+    let (dispatch_id, valid, body) = &seen.requests[1];
+    assert!(valid, "the call-back is signed");
+    assert_eq!(*dispatch_id, seen.requests[0].0);
+    assert_eq!(body["order_id"], json!(order));
+    assert_eq!(body["dispatch_id"], json!(dispatch_id));
 }

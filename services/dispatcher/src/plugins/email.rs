@@ -134,6 +134,16 @@ impl Email {
     }
 }
 
+impl Email {
+    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+        match self.mailer.send(message).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_permanent() => Err(DeliveryError::Permanent(error.into())),
+            Err(error) => Err(DeliveryError::Retryable(error.into())),
+        }
+    }
+}
+
 /// Escapes text for HTML.
 pub fn escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -169,12 +179,26 @@ impl Plugin for Email {
         let config = EmailConfig::parse(config).map_err(|error| {
             DeliveryError::Permanent(anyhow!("bad email configuration: {error}"))
         })?;
-        let message = self.message(part, &config.address);
-        match self.mailer.send(&message).await {
-            Ok(()) => Ok(Delivered::default()),
-            Err(error) if error.is_permanent() => Err(DeliveryError::Permanent(error.into())),
-            Err(error) => Err(DeliveryError::Retryable(error.into())),
-        }
+        self.send(&self.message(part, &config.address)).await?;
+        Ok(Delivered::default())
+    }
+
+    async fn withdraw(&self, part: &Dispatch, config: &Value) -> Result<(), DeliveryError> {
+        let config = EmailConfig::parse(config).map_err(|error| {
+            DeliveryError::Permanent(anyhow!("bad email configuration: {error}"))
+        })?;
+        let text = format!(
+            "The customer cancelled order {} (dispatch {}). Please do not fulfil it; \
+             its links no longer work.\n",
+            part.order_id, part.dispatch_id
+        );
+        let message = Message::text(
+            config.address,
+            format!("Cancelled: order {}", part.order_id),
+            text,
+        )
+        .with_message_id(format!("{}.withdrawn@dispatch.heyblue", part.dispatch_id));
+        self.send(&message).await
     }
 }
 
