@@ -27,6 +27,7 @@ use uuid::Uuid;
 
 use crate::domain::Status;
 use crate::fulfillment;
+use crate::metrics::DispatchMetrics;
 use crate::plugins::{DeliveryError, Plugins};
 use crate::settings::DeliverySettings;
 use crate::store;
@@ -103,6 +104,7 @@ pub fn backoff(settings: &DeliverySettings, attempt: u32) -> Duration {
 pub struct DeliverParts {
     pub plugins: Arc<Plugins>,
     pub settings: DeliverySettings,
+    pub metrics: DispatchMetrics,
 }
 
 #[async_trait]
@@ -178,7 +180,14 @@ impl JobHandler for DeliverParts {
                     error = format!("{error:#}"),
                     "delivery failed for good; declining the part"
                 );
-                fulfillment::failed(&mut tx, part, &format!("{error:#}"), now).await?;
+                if fulfillment::failed(&mut tx, part, &format!("{error:#}"), now).await? {
+                    tx.commit().await?;
+                    self.metrics
+                        .dispatch_failed
+                        .with_label_values(&[plugin.name()])
+                        .inc();
+                    return Ok(());
+                }
             }
         }
         tx.commit().await?;
@@ -190,6 +199,7 @@ impl JobHandler for DeliverParts {
 pub struct NotifyWithdrawals {
     pub plugins: Arc<Plugins>,
     pub settings: DeliverySettings,
+    pub metrics: DispatchMetrics,
 }
 
 #[async_trait]
@@ -239,6 +249,10 @@ impl JobHandler for NotifyWithdrawals {
                     business_id = %part.business_id,
                     "the business could not be told that its part was withdrawn; tell it by hand"
                 );
+                self.metrics
+                    .withdrawal_notices_failed
+                    .with_label_values(&[plugin.name()])
+                    .inc();
             }
         }
         Ok(())

@@ -17,6 +17,7 @@ pub mod events;
 pub mod fulfillment;
 pub mod http;
 pub mod links;
+pub mod metrics;
 pub mod plugins;
 pub mod settings;
 pub mod store;
@@ -43,6 +44,7 @@ pub static SPEC: ServiceSpec = ServiceSpec {
 /// Builds the service; `app.run()` serves it.
 pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App> {
     let host = Host::start(&SPEC, config).await?;
+    let metrics = metrics::DispatchMetrics::register(&host.registry)?;
     let links = links::LinkSigner::new(link_secret(&host, &settings).await?, settings.link_ttl);
     let mailer = mail::Mailer::new(&settings.mail).context("invalid mail settings")?;
     tracing::info!(mail = %mailer.describe(), "email plugin ready");
@@ -62,12 +64,14 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
         .on(delivery::DeliverParts {
             plugins: Arc::clone(&plugins),
             settings: settings.delivery.clone(),
+            metrics: metrics.clone(),
         })
         .on(delivery::NotifyWithdrawals {
             plugins: Arc::clone(&plugins),
             settings: settings.delivery.clone(),
+            metrics: metrics.clone(),
         })
-        .every(deadline::ConfirmationDeadline);
+        .every(deadline::ConfirmationDeadline { metrics });
     let routes = http::router(http::DispatchState {
         service: host.state(),
         plugins,

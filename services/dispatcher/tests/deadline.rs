@@ -53,6 +53,11 @@ async fn a_part_not_confirmed_by_the_deadline_is_declined_as_timeout() {
     let part = &d.queue(late, "").await[0];
     assert_eq!(part["status"], "declined");
     assert_eq!(part["reason"], "timeout");
+    let metrics = d.api.metrics().await;
+    assert!(
+        metrics.contains("dispatch_confirmation_timeouts_total 1"),
+        "{metrics}"
+    );
 
     // Too late now, whatever the business says.
     d.answer(late, order, "confirm", &json!({}))

@@ -305,6 +305,11 @@ async fn after_the_last_try_the_part_is_declined_as_dispatch_failed() {
     let part = &d.queue(business, "").await[0];
     assert_eq!(part["status"], "declined");
     assert_eq!(part["reason"], "dispatch_failed");
+    let metrics = d.api.metrics().await;
+    assert!(
+        metrics.contains("dispatch_failed_total{plugin=\"webhook\"} 1"),
+        "an operator sees the failure: {metrics}"
+    );
 }
 
 #[tokio::test]
