@@ -10,6 +10,7 @@ use job_queue::{JobContext, Periodic};
 use time::OffsetDateTime;
 
 use crate::fulfillment;
+use crate::metrics::DispatchMetrics;
 
 /// How often the sweep runs: a part is declined at most this long after its
 /// deadline. One indexed query when nothing is due.
@@ -17,7 +18,9 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Parts declined per transaction.
 const BATCH: i64 = 200;
 
-pub struct ConfirmationDeadline;
+pub struct ConfirmationDeadline {
+    pub metrics: DispatchMetrics,
+}
 
 #[async_trait]
 impl Periodic for ConfirmationDeadline {
@@ -42,6 +45,9 @@ impl Periodic for ConfirmationDeadline {
             tx.commit()
                 .await
                 .context("failed to commit parts declined past their deadline")?;
+            self.metrics
+                .confirmation_timeouts
+                .inc_by(u64::try_from(declined).unwrap_or(u64::MAX));
             if declined < usize::try_from(BATCH).unwrap_or(usize::MAX) {
                 return Ok(());
             }

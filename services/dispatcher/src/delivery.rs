@@ -8,6 +8,10 @@
 //! A part reaches its business once per try at most: a try starts only
 //! while the part is still `queued`, and the dedupe key `(dispatch_id,
 //! attempt)` keeps a re-sent event or a re-run job from adding another.
+//!
+//! A part withdrawn after its business got it is called back the same way
+//! ([`NotifyWithdrawals`]): retried with backoff, and after the last try
+//! logged for an operator, since nothing about the order is left to change.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,11 +27,13 @@ use uuid::Uuid;
 
 use crate::domain::Status;
 use crate::fulfillment;
+use crate::metrics::DispatchMetrics;
 use crate::plugins::{DeliveryError, Plugins};
 use crate::settings::DeliverySettings;
 use crate::store;
 
 pub const KIND: &str = "deliver_part";
+pub const WITHDRAWAL_KIND: &str = "notify_withdrawal";
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 struct DeliverPart {
@@ -44,8 +50,28 @@ pub async fn schedule(
     attempt: u32,
     run_at: Option<OffsetDateTime>,
 ) -> Result<(), sqlx::Error> {
+    enqueue(conn, KIND, dispatch_id, attempt, run_at).await
+}
+
+/// Writes try `attempt` of telling the business its part was withdrawn.
+pub async fn schedule_withdrawal(
+    conn: &mut PgConnection,
+    dispatch_id: Uuid,
+    attempt: u32,
+    run_at: Option<OffsetDateTime>,
+) -> Result<(), sqlx::Error> {
+    enqueue(conn, WITHDRAWAL_KIND, dispatch_id, attempt, run_at).await
+}
+
+async fn enqueue(
+    conn: &mut PgConnection,
+    kind: &'static str,
+    dispatch_id: Uuid,
+    attempt: u32,
+    run_at: Option<OffsetDateTime>,
+) -> Result<(), sqlx::Error> {
     let mut job = NewJob::new(
-        KIND,
+        kind,
         &DeliverPart {
             dispatch_id,
             attempt,
@@ -78,6 +104,7 @@ pub fn backoff(settings: &DeliverySettings, attempt: u32) -> Duration {
 pub struct DeliverParts {
     pub plugins: Arc<Plugins>,
     pub settings: DeliverySettings,
+    pub metrics: DispatchMetrics,
 }
 
 #[async_trait]
@@ -120,12 +147,20 @@ impl JobHandler for DeliverParts {
             .map_err(JobError::permanent)?;
         match outcome {
             Ok(delivered) => {
-                if !fulfillment::placed(&mut tx, part, delivered.reference, now).await? {
+                let status = part.status;
+                if fulfillment::placed(&mut tx, part, delivered.reference, now).await? {
+                    tracing::info!(plugin = plugin.name(), "part placed at its business");
+                } else if status.is_confirmed_or_later() {
+                    tracing::info!(%status, "the business answered before its delivery was recorded");
+                } else if status == Status::Cancelled {
+                    tracing::warn!("the part was withdrawn during its delivery; calling it back");
+                    schedule_withdrawal(&mut tx, dispatch_id, 1, None).await?;
+                } else {
                     tracing::warn!(
+                        %status,
                         "the business received a part that was withdrawn or declined during its delivery"
                     );
                 }
-                tracing::info!(plugin = plugin.name(), "part placed at its business");
             }
             Err(DeliveryError::Retryable(error)) if attempt < self.settings.attempts => {
                 let wait = backoff(&self.settings, attempt);
@@ -145,10 +180,81 @@ impl JobHandler for DeliverParts {
                     error = format!("{error:#}"),
                     "delivery failed for good; declining the part"
                 );
-                fulfillment::failed(&mut tx, part, &format!("{error:#}"), now).await?;
+                if fulfillment::failed(&mut tx, part, &format!("{error:#}"), now).await? {
+                    tx.commit().await?;
+                    self.metrics
+                        .dispatch_failed
+                        .with_label_values(&[plugin.name()])
+                        .inc();
+                    return Ok(());
+                }
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Runs one try of telling a business that its part was withdrawn.
+pub struct NotifyWithdrawals {
+    pub plugins: Arc<Plugins>,
+    pub settings: DeliverySettings,
+    pub metrics: DispatchMetrics,
+}
+
+#[async_trait]
+impl JobHandler for NotifyWithdrawals {
+    fn kind(&self) -> &'static str {
+        WITHDRAWAL_KIND
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id = job.id, dispatch_id, attempt))]
+    async fn run(&self, ctx: &JobContext, job: &Job) -> Result<(), JobError> {
+        let DeliverPart {
+            dispatch_id,
+            attempt,
+        } = job.payload()?;
+        tracing::Span::current()
+            .record("dispatch_id", tracing::field::display(dispatch_id))
+            .record("attempt", attempt);
+        let mut conn = ctx.pool.acquire().await?;
+        let part = store::by_id(&mut conn, dispatch_id)
+            .await?
+            .ok_or_else(|| JobError::permanent(anyhow::anyhow!("no part {dispatch_id}")))?;
+        let (plugin, config) = self
+            .plugins
+            .for_business(&mut conn, part.business_id)
+            .await
+            .map_err(JobError::transient)?;
+        drop(conn);
+        match plugin.withdraw(&part, &config).await {
+            Ok(()) => {
+                tracing::info!(
+                    plugin = plugin.name(),
+                    "business told its part was withdrawn"
+                );
+            }
+            Err(DeliveryError::Retryable(error)) if attempt < self.settings.attempts => {
+                let wait = backoff(&self.settings, attempt);
+                tracing::warn!(error = format!("{error:#}"), retry_in = ?wait, "withdrawal notice failed; will retry");
+                let mut tx = ctx.pool.begin().await?;
+                schedule_withdrawal(&mut tx, dispatch_id, attempt + 1, Some(ctx.now() + wait))
+                    .await?;
+                tx.commit().await?;
+            }
+            Err(DeliveryError::Retryable(error) | DeliveryError::Permanent(error)) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    order_id = %part.order_id,
+                    business_id = %part.business_id,
+                    "the business could not be told that its part was withdrawn; tell it by hand"
+                );
+                self.metrics
+                    .withdrawal_notices_failed
+                    .with_label_values(&[plugin.name()])
+                    .inc();
+            }
+        }
         Ok(())
     }
 }

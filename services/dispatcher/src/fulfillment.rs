@@ -111,6 +111,17 @@ pub async fn act(
     action: Action,
     now: OffsetDateTime,
 ) -> Result<Result<Dispatch, Refusal>, sqlx::Error> {
+    // A business that confirms a part still `queued` has it: its plugin's
+    // delivery reached it and the business answered before that delivery
+    // was recorded (a webhook that confirms before it returns). The part was
+    // placed, so it is `sent` first, as the delivery would have made it.
+    if part.status == Status::Queued && matches!(action, Action::Confirm { .. }) {
+        let reference = part.reference.clone();
+        if placed(conn, part.clone(), reference, now).await? {
+            part.status = Status::Sent;
+            part.delivery_attempts += 1;
+        }
+    }
     let next = match part.check(&action) {
         Ok(next) => next,
         Err(refusal) => {
@@ -201,9 +212,13 @@ pub async fn withdraw(
             // Declined or withdrawn before: nothing is left to take back.
             continue;
         }
+        let had_it = part.status == Status::Sent;
         part.status = Status::Cancelled;
         part.updated_at = now;
         store::update(conn, &part).await?;
+        if had_it {
+            delivery::schedule_withdrawal(conn, part.dispatch_id, 1, None).await?;
+        }
         publish(
             conn,
             &part,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use http_service::config::{env_or, env_secret, ConfigError};
+use mail::MailSettings;
 use secrecy::SecretString;
 use service_host::ServiceSettings;
 
@@ -25,6 +26,9 @@ pub struct Settings {
     pub link_ttl: Duration,
     pub delivery: DeliverySettings,
     pub webhook: WebhookSettings,
+    /// How the email plugin sends (`HEYBLUE_SMTP_URL`, `HEYBLUE_MAIL_DIR`,
+    /// `HEYBLUE_MAIL_FROM`; see the `mail` crate).
+    pub mail: MailSettings,
 }
 
 /// How a plugin's delivery (webhook, email) is retried.
@@ -60,6 +64,9 @@ impl Default for Settings {
             link_ttl: Duration::from_secs(7 * 24 * 3600),
             delivery: DeliverySettings::default(),
             webhook: WebhookSettings::default(),
+            // Not the working directory: a test that builds default
+            // settings must not leave files in the repository.
+            mail: MailSettings::files(std::env::temp_dir().join("heyblue-dispatcher-mail")),
         }
     }
 }
@@ -128,6 +135,7 @@ impl ServiceSettings for Settings {
                 timeout: millis("HEYBLUE_WEBHOOK_TIMEOUT_MS", defaults.webhook.timeout)?,
                 signature_tolerance: defaults.webhook.signature_tolerance,
             },
+            mail: MailSettings::from_env()?,
         })
     }
 }

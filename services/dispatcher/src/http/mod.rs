@@ -6,7 +6,9 @@
 //! - [`parts`]: a business's queue and its answers through the API.
 //! - [`withdraw`]: the order service withdrawing an order's parts.
 //! - [`webhooks`]: a business's answers by signed webhook.
+//! - [`actions`]: a business's answers by emailed link.
 
+mod actions;
 mod body;
 mod integrations;
 mod parts;
@@ -23,6 +25,7 @@ use uuid::Uuid;
 
 use crate::domain::{ActionError, Refusal, UnknownStatus};
 use crate::fulfillment::NotCancellable;
+use crate::links::{LinkError, LinkSigner};
 use crate::plugins::{InvalidConfig, Plugins};
 use crate::settings::Settings;
 use service_host::ServiceState;
@@ -32,6 +35,7 @@ use service_host::ServiceState;
 pub struct DispatchState {
     pub service: ServiceState,
     pub plugins: Arc<Plugins>,
+    pub links: LinkSigner,
     pub settings: Arc<Settings>,
 }
 
@@ -54,6 +58,7 @@ pub fn router(state: DispatchState) -> OpenApiRouter {
         .merge(parts::router())
         .merge(withdraw::router())
         .merge(webhooks::router())
+        .merge(actions::router())
         .with_state(state);
     service_api(
         routes,
@@ -87,6 +92,12 @@ http_service::error_table! {
         NotCancellable(#[from] NotCancellable) => (CONFLICT, "not_cancellable"),
         #[error("the request's signature is missing, wrong or stale: {0}")]
         InvalidSignature(String) => (UNAUTHORIZED, "invalid_signature"),
+        #[error("{0}")]
+        InvalidLink(LinkError) => (UNAUTHORIZED, "invalid_link"),
+        #[error("{0}")]
+        LinkExpired(LinkError) => (GONE, "link_expired"),
+        #[error("the link was used already; each link works once")]
+        LinkUsed => (GONE, "link_used"),
     }
     // The CHECKs on `dispatches` guard the fulfillment machine, which every
     // change passes first: a violation is a bug, an internal 500.
@@ -98,6 +109,15 @@ impl From<Refusal> for ApiError {
         match refusal {
             Refusal::Cancelled { .. } => ApiError::OrderCancelled(refusal),
             Refusal::InvalidTransition { .. } => ApiError::InvalidTransition(refusal),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(error: LinkError) -> Self {
+        match error {
+            LinkError::Tampered => ApiError::InvalidLink(error),
+            LinkError::Expired => ApiError::LinkExpired(error),
         }
     }
 }

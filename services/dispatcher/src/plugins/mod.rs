@@ -3,7 +3,8 @@
 //!
 //! Adding an integration is one new file here (a type implementing
 //! [`Plugin`]: its name, whether a part is placed on arrival or by a durable
-//! delivery, how its configuration is checked, and the delivery itself) plus
+//! delivery, how its configuration is checked, the delivery itself, and how
+//! a withdrawn part is called back) plus
 //! one `.register(...)` line in [`Plugins::standard`]. The core
 //! (`fulfillment`, `delivery`) does the rest: storing the part, retrying a
 //! delivery with backoff, declining a part its plugin could not place, and
@@ -12,6 +13,7 @@
 //! A plugin's wire types (what it sends, its configuration's shape) stay in
 //! its file.
 
+pub mod email;
 pub mod portal;
 pub mod webhook;
 
@@ -20,11 +22,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use job_queue::Clock;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::Dispatch;
+use crate::links::LinkSigner;
 use crate::settings::Settings;
 use crate::store;
 
@@ -84,6 +88,13 @@ pub trait Plugin: Send + Sync + 'static {
     /// Places `part` at its business. Runs outside any transaction, at least
     /// once per part: the business tells repeats apart by `dispatch_id`.
     async fn deliver(&self, part: &Dispatch, config: &Value) -> Result<Delivered, DeliveryError>;
+
+    /// Tells the business that a part it has was withdrawn (the customer
+    /// cancelled), from a durable job retried like a delivery. Nothing by
+    /// default: a business that pulls its parts sees the status.
+    async fn withdraw(&self, _part: &Dispatch, _config: &Value) -> Result<(), DeliveryError> {
+        Ok(())
+    }
 }
 
 /// The registered plugins, by name.
@@ -94,10 +105,21 @@ pub struct Plugins {
 
 impl Plugins {
     /// Every plugin the dispatcher ships; register a new one here.
-    pub fn standard(settings: &Settings) -> Self {
+    pub fn standard(
+        settings: &Settings,
+        links: LinkSigner,
+        mailer: mail::Mailer,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Plugins::default()
             .register(portal::Portal)
             .register(webhook::Webhook::new(&settings.webhook))
+            .register(email::Email::new(
+                links,
+                mailer,
+                clock,
+                &settings.public_base_url,
+            ))
     }
 
     /// Adds `plugin`; a second plugin of one name replaces nothing and is a

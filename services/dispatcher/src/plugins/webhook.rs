@@ -6,7 +6,8 @@
 //! and `Heyblue-Signature: v1=<hex>`, where `<hex>` is HMAC-SHA256 with the
 //! business's secret over `{timestamp}.{body}`. Outbound calls also carry
 //! `Heyblue-Dispatch-Id`, the same on every retry, so the business can drop
-//! repeats. A 2xx places the part (a JSON body may give `{"reference"}`); a
+//! repeats, and `Heyblue-Event`: `part_placed` (the part, to fulfil) or
+//! `part_withdrawn` (the customer cancelled; do not fulfil it). A 2xx places the part (a JSON body may give `{"reference"}`); a
 //! 5xx, a timeout or a connection error is retried by the core; any other
 //! answer is a refusal.
 
@@ -29,6 +30,10 @@ use crate::settings::WebhookSettings;
 pub const NAME: &str = "webhook";
 
 pub const DISPATCH_ID_HEADER: &str = "heyblue-dispatch-id";
+/// What the POST is about: [`EVENT_PLACED`] or [`EVENT_WITHDRAWN`].
+pub const EVENT_HEADER: &str = "heyblue-event";
+pub const EVENT_PLACED: &str = "part_placed";
+pub const EVENT_WITHDRAWN: &str = "part_withdrawn";
 pub const TIMESTAMP_HEADER: &str = "heyblue-timestamp";
 pub const SIGNATURE_HEADER: &str = "heyblue-signature";
 
@@ -78,6 +83,15 @@ pub struct PartMessage<'a> {
     pub shipping_address: &'a Address,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+}
+
+/// What a business receives when a part it has was withdrawn (the customer
+/// cancelled): it must not be fulfilled.
+#[derive(Debug, Serialize)]
+pub struct WithdrawnMessage {
+    pub dispatch_id: Uuid,
+    pub order_id: Uuid,
+    pub business_id: Uuid,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -179,24 +193,54 @@ impl Plugin for Webhook {
     }
 
     async fn deliver(&self, part: &Dispatch, config: &Value) -> Result<Delivered, DeliveryError> {
-        let config = WebhookConfig::parse(config).map_err(|error| {
-            DeliveryError::Permanent(anyhow!("bad webhook configuration: {error}"))
-        })?;
-        let body = serde_json::to_vec(&PartMessage {
+        let message = PartMessage {
             dispatch_id: part.dispatch_id,
             order_id: part.order_id,
             business_id: part.business_id,
             lines: &part.lines,
             shipping_address: &part.shipping_address,
             created_at: part.created_at,
+        };
+        let response = self.post(part, config, EVENT_PLACED, &message).await?;
+        // The answer's body is optional; one that is not ours is ignored.
+        let answer: Answer = response.json().await.unwrap_or_default();
+        Ok(Delivered {
+            reference: answer.reference,
         })
-        .context("failed to encode the part")
-        .map_err(DeliveryError::Permanent)?;
+    }
+
+    async fn withdraw(&self, part: &Dispatch, config: &Value) -> Result<(), DeliveryError> {
+        let message = WithdrawnMessage {
+            dispatch_id: part.dispatch_id,
+            order_id: part.order_id,
+            business_id: part.business_id,
+        };
+        self.post(part, config, EVENT_WITHDRAWN, &message).await?;
+        Ok(())
+    }
+}
+
+impl Webhook {
+    /// POSTs `message` about `part`, signed; a 2xx answer is success.
+    async fn post(
+        &self,
+        part: &Dispatch,
+        config: &Value,
+        event: &'static str,
+        message: &impl Serialize,
+    ) -> Result<reqwest::Response, DeliveryError> {
+        let config = WebhookConfig::parse(config).map_err(|error| {
+            DeliveryError::Permanent(anyhow!("bad webhook configuration: {error}"))
+        })?;
+        let body = serde_json::to_vec(message)
+            .context("failed to encode the message")
+            .map_err(DeliveryError::Permanent)?;
         let timestamp = OffsetDateTime::now_utc().unix_timestamp();
         let response = self
             .client
             .post(&config.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(EVENT_HEADER, event)
             .header(DISPATCH_ID_HEADER, part.dispatch_id.to_string())
             .header(TIMESTAMP_HEADER, timestamp.to_string())
             .header(SIGNATURE_HEADER, sign(&config.secret, timestamp, &body))
@@ -211,11 +255,7 @@ impl Plugin for Webhook {
             })?;
         let status = response.status();
         if status.is_success() {
-            // The answer's body is optional; one that is not ours is ignored.
-            let answer: Answer = response.json().await.unwrap_or_default();
-            return Ok(Delivered {
-                reference: answer.reference,
-            });
+            return Ok(response);
         }
         let error = anyhow!("POST {} answered {status}", config.url);
         if status.is_server_error() {
