@@ -193,6 +193,11 @@ async fn a_tampered_link_is_refused() {
     let order = Uuid::new_v4();
     d.publish_ready(&ready(order, &[business])).await;
     let text = mailed_text(&smtp, 1).await;
+    // The part is marked sent once the mail server has accepted the mail.
+    test_harness::eventually(Duration::from_secs(20), "the part is sent", || async {
+        d.queue(business, "").await[0]["status"] == "sent"
+    })
+    .await;
     let confirm = link(&text, "Confirm");
     // Another character in the signed part.
     let position = confirm.find('.').expect("a signed token") - 3;
