@@ -27,20 +27,23 @@
 //!    does the call, and says whether a failure is worth retrying
 //!    ([`JobError::Transient`]) or not ([`JobError::Permanent`]). Jobs run at
 //!    least once, so the call carries an idempotency key.
-//! 4. Write a [`Periodic`] task for sweeps (reservation expiry, deadlines,
-//!    re-drives): it runs every interval on one replica.
+//! 4. Write a [`Periodic`] task for work on a schedule (re-drives): it runs
+//!    every interval on one replica. For a sweep of whatever has fallen due
+//!    (reservation expiry, deadlines), write only one batch, as a [`Sweep`],
+//!    and register it as `Sweeper(sweep)`.
 //! 5. Register both and run until shutdown:
 //!    ```ignore
 //!    JobRunner::new(pool, JobConfig::default(), JobMetrics::register(&registry)?)
 //!        .on(DeliverWebhook::new(client))
-//!        .every(ExpireReservations)
+//!        .every(Sweeper(ExpireReservations))
 //!        .run(shutdown)
 //!        .await?;
 //!    ```
 //!
 //! Modules: [`job`] what a service writes and implements, [`store`] the
-//! queries, [`runner`] the loop, [`clock`] the injectable time, [`metrics`]
-//! what `/metrics` shows, [`schema`] the tables and their retention.
+//! queries, [`runner`] the loop, [`sweep`] batched sweeps, [`clock`] the
+//! injectable time, [`metrics`] what `/metrics` shows, [`schema`] the tables
+//! and their retention.
 
 pub mod clock;
 pub mod job;
@@ -48,6 +51,7 @@ pub mod metrics;
 pub mod runner;
 pub mod schema;
 pub mod store;
+pub mod sweep;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{Job, JobContext, JobError, JobHandler, NewJob, Periodic};
@@ -55,3 +59,4 @@ pub use metrics::JobMetrics;
 pub use runner::{JobConfig, JobRunner, Nudge, StartError};
 pub use schema::{install, prune, Retention};
 pub use store::enqueue;
+pub use sweep::{Sweep, Sweeper};

@@ -10,6 +10,7 @@ pub mod process;
 pub mod settings;
 pub mod store;
 
+use job_queue::Sweeper;
 use service_host::{App, Host, HostConfig, ServiceSpec};
 
 use crate::peers::Peers;
@@ -54,9 +55,9 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
     let jobs = host
         .jobs()
         .on(compensation::CompensationJob { peers })
-        .every(expiry::ExpireCheckouts {
+        .every(Sweeper(expiry::ExpireCheckouts {
             expiry_margin: settings.expiry_margin,
-        });
+        }));
     let consumer = host.consumer();
     host.serve(routes, consumer, jobs).await
 }

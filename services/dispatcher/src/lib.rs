@@ -25,6 +25,7 @@ pub mod store;
 use std::sync::Arc;
 
 use anyhow::Context;
+use job_queue::Sweeper;
 use rand::Rng;
 use secrecy::SecretString;
 use service_host::{App, Host, HostConfig, ServiceSpec};
@@ -71,7 +72,7 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
             settings: settings.delivery.clone(),
             metrics: metrics.clone(),
         })
-        .every(deadline::ConfirmationDeadline { metrics });
+        .every(Sweeper(deadline::ConfirmationDeadline { metrics }));
     let routes = http::router(http::DispatchState {
         service: host.state(),
         plugins,

@@ -1,63 +1,52 @@
 //! Releases reservations whose checkout did not finish in time, without
-//! anyone asking: a periodic task on the service's job runner, reading the
-//! service's clock.
-
-use std::time::Duration;
+//! anyone asking: a sweep on the service's job runner, reading the service's
+//! clock.
 
 use anyhow::Context;
 use async_trait::async_trait;
-use job_queue::{JobContext, Periodic};
+use job_queue::Sweep;
+use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::ledger::reservations;
 use crate::metrics::PointsMetrics;
-
-/// How often the sweep runs: a reservation is released at most this long
-/// after it expires. One indexed query when nothing is due.
-pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
-/// Reservations released per transaction.
-const BATCH: i64 = 200;
 
 pub struct ExpireReservations {
     pub metrics: PointsMetrics,
 }
 
 #[async_trait]
-impl Periodic for ExpireReservations {
+impl Sweep for ExpireReservations {
     fn name(&self) -> &'static str {
         "user_points.expire_reservations"
     }
 
-    fn interval(&self) -> Duration {
-        SWEEP_EVERY
+    fn what(&self) -> &'static str {
+        "expired reservations"
     }
 
-    async fn tick(&self, ctx: &JobContext, now: OffsetDateTime) -> anyhow::Result<()> {
-        loop {
-            let mut tx = ctx
-                .pool
-                .begin()
-                .await
-                .context("failed to begin the expiry sweep")?;
-            let expired = reservations::expire_due(&mut tx, now, BATCH)
-                .await
-                .context("failed to release expired reservations")?;
-            tx.commit()
-                .await
-                .context("failed to commit released reservations")?;
-            for reservation in &expired {
-                tracing::info!(
-                    reservation_id = %reservation.reservation_id,
-                    order_id = %reservation.order_id,
-                    "reservation expired before its checkout finished; points released"
-                );
-            }
-            self.metrics
-                .reservations_expired
-                .inc_by(expired.len() as u64);
-            if (expired.len() as i64) < BATCH {
-                return Ok(());
-            }
+    async fn batch(
+        &self,
+        conn: &mut PgConnection,
+        now: OffsetDateTime,
+        limit: i64,
+    ) -> anyhow::Result<usize> {
+        let expired = reservations::expire_due(conn, now, limit)
+            .await
+            .context("failed to release expired reservations")?;
+        for reservation in &expired {
+            tracing::info!(
+                reservation_id = %reservation.reservation_id,
+                order_id = %reservation.order_id,
+                "reservation expired before its checkout finished; points released"
+            );
         }
+        Ok(expired.len())
+    }
+
+    fn committed(&self, handled: usize) {
+        self.metrics
+            .reservations_expired
+            .inc_by(u64::try_from(handled).unwrap_or(u64::MAX));
     }
 }

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod store;
 
+use job_queue::Sweeper;
 use service_host::{App, Host, HostConfig, ServiceSpec};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/user-points");
@@ -39,6 +40,8 @@ pub async fn build(config: HostConfig, _settings: ()) -> anyhow::Result<App> {
             metrics: metrics.clone(),
         });
     let routes = http::router(host.state());
-    let jobs = host.jobs().every(expiry::ExpireReservations { metrics });
+    let jobs = host
+        .jobs()
+        .every(Sweeper(expiry::ExpireReservations { metrics }));
     host.serve(routes, consumer, jobs).await
 }
