@@ -2,7 +2,9 @@
 //! confirm after the customer's action, void one authorization or whatever
 //! an order has. The provider is called between two short transactions,
 //! never inside one: the first records the attempt (so an order void sees
-//! it in flight), the second records the answer with its event.
+//! it in flight), the second records the answer with its event. An answer
+//! lost on the way keeps the authorization pending for a job that asks the
+//! provider again ([`resolve_unanswered`]).
 
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -106,8 +108,11 @@ pub async fn authorize(
         let existing = store::lock_authorization_of_order(&mut tx, request.order_id)
             .await?
             .ok_or_else(|| anyhow::anyhow!("order {} has no authorization", request.order_id))?;
+        // One whose answer was lost is never abandoned: a job is asking
+        // the provider for it, and the provider may hold the amount.
         let abandoned = existing.state == AuthorizationState::Pending
-            && now - existing.created_at > ABANDONED_AFTER;
+            && now - existing.created_at > ABANDONED_AFTER
+            && !store::is_unanswered(&mut tx, existing.authorization_id).await?;
         if !abandoned {
             tx.commit().await?;
             return match existing.state {
@@ -139,16 +144,95 @@ pub async fn authorize(
     };
     let outcome = match provider.authorize(&call).await {
         Ok(outcome) => outcome,
+        Err(error @ ProviderError::OutcomeUnknown { .. }) => {
+            // The request may have reached the provider, which may hold the
+            // amount now. Keep the authorization and let a job ask again
+            // with the same idempotency key; its answer settles the
+            // authorization as this one would have, voiding it at once if
+            // the order was voided meanwhile (as checkout does after a 5xx).
+            let mut tx = pool.begin().await?;
+            store::insert_unanswered(&mut tx, pending.authorization_id, &error.to_string()).await?;
+            jobs::enqueue_resolve_authorization(&mut tx, pending.authorization_id).await?;
+            tx.commit().await?;
+            tracing::warn!(
+                authorization_id = %pending.authorization_id,
+                error = %error,
+                "authorization's answer lost; asking the provider again in a job"
+            );
+            return Err(provider_failure(error));
+        }
         Err(error) => {
-            // Nothing is left standing: the order may ask again. Trade-off:
-            // an answer lost on the way (`OutcomeUnknown`) may leave a hold
-            // at the provider, which lapses there uncaptured.
+            // Refused, or never sent: nothing stands, the order may ask again.
             let mut conn = pool.acquire().await?;
             store::delete_pending_authorization(&mut conn, pending.authorization_id).await?;
             return Err(provider_failure(error));
         }
     };
     settle(pool, pending, outcome).await
+}
+
+/// How asking again for an authorization whose answer was lost ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The answer was recorded (or had been), the hold released if the
+    /// order was voided meanwhile.
+    Settled,
+    /// The provider refused the request itself: nothing is held, and the
+    /// authorization is forgotten so the order may ask again.
+    Refused,
+}
+
+/// Repeats the provider's authorize for a pending authorization whose first
+/// answer was lost, under the same idempotency key: the provider answers
+/// with the first call's result, or makes the call if the first never
+/// arrived. The answer is settled as [`authorize`] would have settled it.
+#[tracing::instrument(skip(pool, providers))]
+pub async fn resolve_unanswered(
+    pool: &PgPool,
+    providers: &Providers,
+    authorization_id: AuthorizationId,
+) -> Result<Resolution, PaymentError> {
+    let authorization = {
+        let mut conn = pool.acquire().await?;
+        store::authorization(&mut conn, authorization_id)
+            .await?
+            .ok_or(PaymentError::NotFound(authorization_id))?
+    };
+    if authorization.state != AuthorizationState::Pending {
+        return Ok(Resolution::Settled);
+    }
+    let provider = provider_of(providers, &authorization)?;
+    let payment_method = PaymentMethod::new(&authorization.payment_method).map_err(|error| {
+        PaymentError::Internal(anyhow::anyhow!(
+            "authorization {authorization_id} has an unusable payment method: {error}"
+        ))
+    })?;
+    let call = AuthorizeRequest {
+        authorization_id,
+        customer_id: authorization.customer_id,
+        amount: authorization.amount.clone(),
+        payment_method,
+        return_url: authorization.return_url.clone(),
+    };
+    match provider.authorize(&call).await {
+        Ok(outcome) => match settle(pool, authorization, outcome).await {
+            Ok(_) | Err(PaymentError::OrderVoided(_) | PaymentError::Voided(_)) => {
+                Ok(Resolution::Settled)
+            }
+            Err(error) => Err(error),
+        },
+        Err(ProviderError::Refused { code, message, .. }) => {
+            tracing::warn!(%authorization_id, code, message, "the provider refused the authorization whose answer was lost");
+            let mut conn = pool.acquire().await?;
+            store::delete_pending_authorization(&mut conn, authorization_id).await?;
+            Ok(Resolution::Refused)
+        }
+        Err(
+            error @ (ProviderError::OutcomeUnknown { .. }
+            | ProviderError::Unavailable { .. }
+            | ProviderError::Misconfigured { .. }),
+        ) => Err(PaymentError::ProviderUnavailable(error)),
+    }
 }
 
 /// Finishes an authorization after the customer's action; an authorization
@@ -294,7 +378,8 @@ pub async fn void_order(
             void_in(&mut tx, &mut authorization, order_id).await?;
             vec![authorization_id]
         }
-        // The authorize call still in flight finds the mark when it lands.
+        // The authorize call still in flight (or the job asking again for
+        // one whose answer was lost) finds the mark when it lands.
         AuthorizationState::Pending | AuthorizationState::Voided => vec![authorization_id],
         AuthorizationState::Declined => Vec::new(),
         AuthorizationState::Captured => {

@@ -1,5 +1,6 @@
 //! The provider calls that follow an authorization, each a durable job run
-//! after the transaction that decided it commits: capture, void and refund.
+//! after the transaction that decided it commits: capture, void and refund,
+//! and asking again for an authorization whose answer was lost.
 //!
 //! A job runs at least once, and a provider's answer can be lost on the
 //! way, so every call carries an idempotency key derived from our ids, and
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::authorizations::{self, PaymentError};
 use crate::domain::{
     Authorization, AuthorizationId, AuthorizationState, CallState, Money, Refund, RefundId,
 };
@@ -32,6 +34,7 @@ pub const REFUSALS_BEFORE_GIVING_UP: u32 = 3;
 const CAPTURE: &str = "payment_gateway.capture";
 const VOID: &str = "payment_gateway.void";
 const REFUND: &str = "payment_gateway.refund";
+const RESOLVE_AUTHORIZATION: &str = "payment_gateway.resolve_authorization";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CapturePayload {
@@ -49,6 +52,11 @@ struct VoidPayload {
 struct RefundPayload {
     refund_id: Uuid,
     correlation_id: Uuid,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ResolveAuthorizationPayload {
+    authorization_id: Uuid,
 }
 
 fn job(kind: &'static str, payload: &impl Serialize, key: String) -> Result<NewJob, sqlx::Error> {
@@ -96,6 +104,20 @@ pub async fn enqueue_refund(
         correlation_id,
     };
     job_queue::enqueue(conn, job(REFUND, &payload, refund_id.to_string())?).await?;
+    Ok(())
+}
+
+/// Asks the provider again for an authorization whose answer was lost,
+/// after the caller's transaction commits.
+pub async fn enqueue_resolve_authorization(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+) -> Result<(), sqlx::Error> {
+    let payload = ResolveAuthorizationPayload {
+        authorization_id: authorization_id.0,
+    };
+    let key = authorization_id.to_string();
+    job_queue::enqueue(conn, job(RESOLVE_AUTHORIZATION, &payload, key)?).await?;
     Ok(())
 }
 
@@ -429,6 +451,41 @@ impl JobHandler for VoidJob {
         tx.commit().await?;
         tracing::info!(%authorization_id, "voided at the provider");
         Ok(())
+    }
+}
+
+/// Settles an authorization whose provider answer was lost: repeats the
+/// authorize under the same idempotency key until the provider answers, so
+/// a hold it made is recorded, and released if the order was voided.
+pub struct ResolveAuthorizationJob {
+    pub providers: Providers,
+}
+
+#[async_trait]
+impl JobHandler for ResolveAuthorizationJob {
+    fn kind(&self) -> &'static str {
+        RESOLVE_AUTHORIZATION
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id = job.id, attempt = job.attempt))]
+    async fn run(&self, ctx: &JobContext, job: &Job) -> Result<(), JobError> {
+        let payload: ResolveAuthorizationPayload = job.payload()?;
+        let authorization_id = AuthorizationId(payload.authorization_id);
+        match authorizations::resolve_unanswered(&ctx.pool, &self.providers, authorization_id).await
+        {
+            Ok(resolution) => {
+                tracing::info!(%authorization_id, ?resolution, "lost authorization answer resolved");
+                Ok(())
+            }
+            // Forgotten already: nothing is left to settle.
+            Err(PaymentError::NotFound(_)) => Ok(()),
+            Err(
+                error @ (PaymentError::ProviderUnavailable(_)
+                | PaymentError::Database(_)
+                | PaymentError::InProgress(_)),
+            ) => Err(JobError::transient(error)),
+            Err(error) => Err(JobError::permanent(error)),
+        }
     }
 }
 

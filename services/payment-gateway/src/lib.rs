@@ -45,6 +45,9 @@ pub async fn build(config: HostConfig, settings: GatewaySettings) -> anyhow::Res
         .on(jobs::CaptureJob {
             providers: providers.clone(),
         })
+        .on(jobs::ResolveAuthorizationJob {
+            providers: providers.clone(),
+        })
         .on(jobs::VoidJob {
             providers: providers.clone(),
         })

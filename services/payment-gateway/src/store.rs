@@ -147,6 +147,40 @@ pub async fn delete_pending_authorization(
     Ok(())
 }
 
+/// Records that `authorization_id`'s provider call went out and its answer
+/// was lost: the authorization stays pending until a job has the answer.
+#[tracing::instrument(skip(conn, detail))]
+pub async fn insert_unanswered(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO unanswered_authorizations (authorization_id, detail) VALUES ($1, $2)
+         ON CONFLICT (authorization_id) DO NOTHING",
+    )
+    .bind(authorization_id.0)
+    .bind(detail)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether `authorization_id`'s provider answer was lost once (and a job
+/// asks the provider for it until it is settled).
+#[tracing::instrument(skip(conn))]
+pub async fn is_unanswered(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM unanswered_authorizations WHERE authorization_id = $1)",
+    )
+    .bind(authorization_id.0)
+    .fetch_one(conn)
+    .await
+}
+
 /// Leaves the mark that voids whatever authorization the order has, now or
 /// when it arrives.
 #[tracing::instrument(skip(conn))]

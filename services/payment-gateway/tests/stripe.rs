@@ -192,6 +192,127 @@ async fn a_capture_whose_answer_times_out_is_resolved_by_lookup_not_by_charging_
     assert!(lookups >= 1, "the retry asked Stripe first");
 }
 
+/// The PaymentIntents Stripe holds for `authorization_id`.
+fn intents_of(fake: &FakeStripe, authorization_id: Uuid) -> Vec<Value> {
+    fake.intents()
+        .into_iter()
+        .filter(|intent| intent["metadata"]["authorization_id"] == authorization_id.to_string())
+        .collect()
+}
+
+/// The creates Stripe received, each with its idempotency key.
+fn create_keys(fake: &FakeStripe) -> Vec<Option<String>> {
+    fake.requests()
+        .into_iter()
+        .filter(|request| request.method == "POST" && request.path == "/v1/payment_intents")
+        .map(|request| request.idempotency_key)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_authorization_whose_answer_was_lost_is_found_and_voided_with_its_order() {
+    let (fake, gateway) = start().await;
+    // Stripe makes the PaymentIntent, but its answer outlasts our timeout,
+    // and so does the answer to the first call that asks again.
+    fake.delay_next_creates(2, Duration::from_secs(3));
+    let body = authorization("stripe", "pm_card_visa", 3500);
+    let order_id = order_of(&body);
+    gateway
+        .authorize(&body)
+        .await
+        .expect_problem(503, "dependency_unavailable");
+
+    // Checkout's retry finds it still unresolved, even once it looks old.
+    gateway
+        .authorize(&body)
+        .await
+        .expect_problem(409, "authorization_in_progress");
+    gateway
+        .execute(
+            "UPDATE payment.authorizations SET created_at = now() - interval '1 hour'
+             WHERE order_id = $1 AND $2::uuid IS NOT NULL",
+            order_id,
+            Uuid::nil(),
+        )
+        .await;
+    gateway
+        .authorize(&body)
+        .await
+        .expect_problem(409, "authorization_in_progress");
+
+    // Checkout voids the order after the 5xx, before the answer is found.
+    let voided = gateway.void_order(order_id).await;
+    let authorization_id = voided.body["voided"][0]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .unwrap_or_else(|| panic!("the unresolved authorization is voided: {}", voided.text));
+    assert_eq!(gateway.payment(authorization_id).await["status"], "pending");
+
+    gateway
+        .wait_for_payment(authorization_id, "/status", json!("voided"))
+        .await;
+    let events = gateway.events_of(order_id, 1).await;
+    assert_eq!(Gateway::types(&events), ["payment_voided"]);
+    let intents = intents_of(&fake, authorization_id);
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    assert_eq!(intents[0]["status"], "canceled", "{intents:?}");
+    assert_eq!(fake.intents().len(), 1, "no other hold was made");
+    let keys = create_keys(&fake);
+    assert!(keys.len() >= 3, "asked again until answered: {keys:?}");
+    let key = format!("authorize:{authorization_id}");
+    assert!(
+        keys.iter().all(|k| k.as_deref() == Some(key.as_str())),
+        "{keys:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_found_after_its_answer_was_lost_stands_until_its_order_is_voided() {
+    let (fake, gateway) = start().await;
+    fake.delay_next_creates(1, Duration::from_secs(3));
+    let body = authorization("stripe", "pm_card_visa", 4500);
+    let order_id = order_of(&body);
+    gateway
+        .authorize(&body)
+        .await
+        .expect_problem(503, "dependency_unavailable");
+    let authorization_id = gateway
+        .authorization_of_order(order_id)
+        .await
+        .expect("the authorization is kept while its answer is unknown");
+
+    gateway
+        .wait_for_payment(authorization_id, "/status", json!("authorized"))
+        .await;
+    let intents = intents_of(&fake, authorization_id);
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    assert_eq!(intents[0]["status"], "requires_capture");
+    // A retry for the order gets the authorization that was found.
+    let again = gateway.authorize(&body).await.expect_status(201);
+    assert_eq!(id_of(&again, "authorization_id"), authorization_id);
+    assert_eq!(again.body["status"], "authorized", "{}", again.text);
+
+    let voided = gateway.void_order(order_id).await;
+    assert_eq!(
+        voided.body["voided"],
+        json!([authorization_id]),
+        "{}",
+        voided.text
+    );
+    gateway
+        .wait_for_payment(authorization_id, "/status", json!("voided"))
+        .await;
+    let events = gateway.events_of(order_id, 2).await;
+    assert_eq!(
+        Gateway::types(&events),
+        ["payment_authorized", "payment_voided"]
+    );
+    let intents = intents_of(&fake, authorization_id);
+    assert_eq!(intents.len(), 1, "{intents:?}");
+    assert_eq!(intents[0]["status"], "canceled");
+    assert_eq!(fake.intents().len(), 1, "no other hold was made");
+}
+
 #[tokio::test]
 async fn a_capture_command_re_sent_with_a_new_event_id_captures_once() {
     let (fake, gateway) = start().await;

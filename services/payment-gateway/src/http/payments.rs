@@ -148,7 +148,7 @@ impl From<Authorization> for AuthorizationBody {
         (status = CONFLICT, description = "The order was voided, or its authorization is still in flight"),
         (status = PAYLOAD_TOO_LARGE),
         (status = UNPROCESSABLE_ENTITY, description = "Invalid body, unknown provider, amount below the provider's minimum, or refused by the provider"),
-        (status = SERVICE_UNAVAILABLE, description = "The provider cannot be reached; nothing was authorized"),
+        (status = SERVICE_UNAVAILABLE, description = "The provider cannot be reached or its answer was lost; void the order (a hold the provider made meanwhile is found and released)"),
     )
 )]
 #[tracing::instrument(skip_all, fields(caller = %caller.id(), order_id = tracing::field::Empty))]

@@ -253,6 +253,22 @@ impl Gateway {
         reference.expect("the provider answered")
     }
 
+    /// The order's authorization, read past the gateway's role.
+    pub async fn authorization_of_order(&self, order_id: Uuid) -> Option<Uuid> {
+        let mut conn = sqlx::PgConnection::connect(&self.db.admin_url)
+            .await
+            .expect("admin connection");
+        let authorization_id = sqlx::query_scalar(
+            "SELECT authorization_id FROM payment.authorizations WHERE order_id = $1",
+        )
+        .bind(order_id)
+        .fetch_optional(&mut conn)
+        .await
+        .expect("authorization query");
+        conn.close().await.ok();
+        authorization_id
+    }
+
     /// The events' types, in order.
     pub fn types(events: &[PaymentEvent]) -> Vec<&'static str> {
         use shared_events::EventFamily;

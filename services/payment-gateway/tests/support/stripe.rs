@@ -56,6 +56,9 @@ struct Fake {
     replies: HashMap<String, (StatusCode, Value)>,
     captures: usize,
     delay_next_capture: Option<Duration>,
+    /// How many of the next PaymentIntent creates (replays included) are
+    /// answered late, and by how much.
+    delay_creates: Option<(usize, Duration)>,
     requests: Vec<Recorded>,
 }
 
@@ -110,6 +113,17 @@ impl FakeStripe {
     /// The next capture happens at once but its answer waits `delay`.
     pub fn delay_next_capture(&self, delay: Duration) {
         lock(&self.state).delay_next_capture = Some(delay);
+    }
+
+    /// The next `count` PaymentIntent creates (a replay of one included)
+    /// are made, or replayed, at once, but their answers wait `delay`.
+    pub fn delay_next_creates(&self, count: usize, delay: Duration) {
+        lock(&self.state).delay_creates = Some((count, delay));
+    }
+
+    /// Every PaymentIntent the server holds.
+    pub fn intents(&self) -> Vec<Value> {
+        lock(&self.state).intents.values().cloned().collect()
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -330,8 +344,26 @@ fn confirm_with(
 }
 
 async fn create_intent(State(state): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut fake = lock(&state);
-    let (key, form) = match admit(&mut fake, "POST", "/v1/payment_intents", &headers, &body) {
+    let (response, delay) = {
+        let mut fake = lock(&state);
+        let delay = match fake.delay_creates.take() {
+            Some((count, delay)) if count > 0 => {
+                fake.delay_creates = Some((count - 1, delay));
+                Some(delay)
+            }
+            _ => None,
+        };
+        (make_intent(&mut fake, &headers, &body), delay)
+    };
+    // The intent is made (or replayed); only its answer is late.
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+fn make_intent(fake: &mut Fake, headers: &HeaderMap, body: &[u8]) -> Response {
+    let (key, form) = match admit(fake, "POST", "/v1/payment_intents", headers, body) {
         Ok(admitted) => admitted,
         Err(response) => return *response,
     };
@@ -344,7 +376,7 @@ async fn create_intent(State(state): State<Shared>, headers: HeaderMap, body: By
             json!({"type": "invalid_request_error", "code": "amount_too_small",
                    "message": "Amount must be at least $0.50 usd"}),
         );
-        return answer(&mut fake, key, reply);
+        return answer(fake, key, reply);
     }
     let id = fake.id("pi");
     let mut intent = json!({
@@ -373,7 +405,7 @@ async fn create_intent(State(state): State<Shared>, headers: HeaderMap, body: By
     let confirm = param(&form, "confirm") == Some("true");
     let payment_method = param(&form, "payment_method").map(str::to_owned);
     let failure = match (confirm, payment_method) {
-        (true, Some(method)) => confirm_with(&fake, &mut intent, &method),
+        (true, Some(method)) => confirm_with(fake, &mut intent, &method),
         (false, Some(method)) => {
             intent["payment_method"] = json!(method);
             intent["status"] = json!("requires_confirmation");
@@ -383,7 +415,7 @@ async fn create_intent(State(state): State<Shared>, headers: HeaderMap, body: By
     };
     fake.intents.insert(id, intent.clone());
     let reply = failure.unwrap_or((StatusCode::OK, intent));
-    answer(&mut fake, key, reply)
+    answer(fake, key, reply)
 }
 
 async fn retrieve_intent(
