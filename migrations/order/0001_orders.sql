@@ -95,10 +95,12 @@ CREATE TABLE refunds (
     state         TEXT NOT NULL,
     failure       TEXT,
     at            TIMESTAMPTZ NOT NULL,
+    -- The order the refunds were made in; two made at one instant keep it.
+    made          BIGINT GENERATED ALWAYS AS IDENTITY,
     CONSTRAINT refunds_state_known CHECK (state IN ('requested', 'refunded', 'failed')),
     CONSTRAINT refunds_not_negative CHECK (amount_minor >= 0 AND points >= 0)
 );
-CREATE INDEX refunds_of_order ON refunds (order_id, at);
+CREATE INDEX refunds_of_order ON refunds (order_id, made);
 
 CREATE TABLE order_history (
     order_id  UUID NOT NULL REFERENCES orders (id),

@@ -453,7 +453,7 @@ async fn complete(
     }
     let mut refunds: HashMap<Uuid, Vec<Refund>> = HashMap::new();
     for row in sqlx::query(
-        "SELECT * FROM refunds WHERE order_id = ANY($1) ORDER BY order_id, at, refund_id",
+        "SELECT * FROM refunds WHERE order_id = ANY($1) ORDER BY order_id, made",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
