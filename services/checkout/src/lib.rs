@@ -47,6 +47,7 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
         peers: peers.clone(),
         reservation_ttl: settings.reservation_ttl,
         expiry_margin: settings.expiry_margin,
+        peer_timeout: settings.peer_timeout,
     };
     let routes = http::router(http::CheckoutState {
         service: state,

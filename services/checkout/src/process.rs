@@ -38,6 +38,19 @@ pub struct Checkouts {
     pub peers: Peers,
     pub reservation_ttl: Duration,
     pub expiry_margin: Duration,
+    /// How long one call to a peer may take.
+    pub peer_timeout: Duration,
+}
+
+/// The most peer calls a submit makes one after another: cart, catalog,
+/// balance, the reservation and the authorization, with one to spare.
+const SUBMIT_PEER_CALLS: u32 = 6;
+
+impl Checkouts {
+    /// How long a submit can run at most.
+    pub fn submit_lease(&self) -> Duration {
+        self.peer_timeout * SUBMIT_PEER_CALLS + Duration::from_secs(5)
+    }
 }
 
 /// A quote of the caller's cart.
@@ -137,15 +150,22 @@ impl Checkouts {
     pub async fn submit(
         &self,
         customer: Customer,
+        key: &str,
         request: CheckoutRequest,
     ) -> Result<Outcome, ApiError> {
+        let mut conn = self.pool.acquire().await?;
+        let begun = store::find_by_key(&mut conn, customer.id, key).await?;
+        drop(conn);
+        if let Some(checkout) = begun {
+            return self.resume(checkout).await;
+        }
         let priced = self.quote(customer.id, request.points_to_redeem).await?;
         if priced.quote.total_minor > 0 && request.payment.is_none() {
             return Err(ApiError::PaymentMissing(priced.quote.total_minor));
         }
         let total = priced.quote.total_minor;
         let now = self.clock.now();
-        let mut checkout = Checkout {
+        let checkout = Checkout {
             id: Uuid::new_v4(),
             order_id: Uuid::new_v4(),
             customer_id: customer.id,
@@ -169,9 +189,38 @@ impl Checkouts {
         span.record("checkout_id", tracing::field::display(checkout.id));
         span.record("order_id", tracing::field::display(checkout.order_id));
         let mut conn = self.pool.acquire().await?;
-        store::insert(&mut conn, &checkout).await?;
+        store::insert(&mut conn, &checkout, key).await?;
         drop(conn);
+        self.carry_on(checkout).await
+    }
 
+    /// The checkout its key began before, met again: the request that began
+    /// it died with its process before answering (the idempotency lease ran
+    /// out), so it goes on where it stopped. Its points and authorization
+    /// are keyed by its order, so asking for them again finds the first.
+    #[tracing::instrument(skip_all, fields(checkout_id = %checkout.id, order_id = %checkout.order_id))]
+    async fn resume(&self, checkout: Checkout) -> Result<Outcome, ApiError> {
+        tracing::warn!(
+            status = checkout.status.as_str(),
+            "carrying on a checkout whose first request died"
+        );
+        match checkout.status {
+            CheckoutStatus::Completed => Ok(Outcome::Completed(checkout)),
+            CheckoutStatus::RequiresAction => Ok(Outcome::RequiresAction(checkout)),
+            CheckoutStatus::Expired => Err(ApiError::CheckoutExpired(checkout.id)),
+            CheckoutStatus::Failed => Err(ApiError::CheckoutFailed(checkout.id)),
+            CheckoutStatus::InProgress
+                if checkout.too_late(self.clock.now(), self.expiry_margin) =>
+            {
+                self.expire(checkout).await
+            }
+            CheckoutStatus::InProgress => self.carry_on(checkout).await,
+        }
+    }
+
+    /// Holds the points, authorizes the payment and settles: the steps of a
+    /// checkout after it is stored.
+    async fn carry_on(&self, mut checkout: Checkout) -> Result<Outcome, ApiError> {
         if checkout.quote.points_applied > 0 {
             self.hold_points(&mut checkout).await?;
         }

@@ -50,7 +50,11 @@ const COLUMNS: &str = "id, order_id, customer_id, customer_email, status, curren
 
 /// Writes a new checkout.
 #[tracing::instrument(skip_all, fields(checkout_id = %checkout.id, order_id = %checkout.order_id))]
-pub async fn insert(conn: &mut PgConnection, checkout: &Checkout) -> Result<(), sqlx::Error> {
+pub async fn insert(
+    conn: &mut PgConnection,
+    checkout: &Checkout,
+    key: &str,
+) -> Result<(), sqlx::Error> {
     let lines: Vec<StoredLine> = checkout
         .quote
         .lines
@@ -80,9 +84,10 @@ pub async fn insert(conn: &mut PgConnection, checkout: &Checkout) -> Result<(), 
         "INSERT INTO checkouts (id, order_id, customer_id, customer_email, status, currency, lines,
              subtotal_minor, discount_minor, total_minor, points_applied, available_points,
              shipping_address, provider, payment_method, return_url, reservation_id, expires_at,
-             authorization_id, next_action_url, failure_code, created_at, updated_at)
+             authorization_id, next_action_url, failure_code, created_at, updated_at,
+             idempotency_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 $19, $20, $21, $22, $22)",
+                 $19, $20, $21, $22, $22, $23)",
     )
     .bind(checkout.id)
     .bind(checkout.order_id)
@@ -106,9 +111,28 @@ pub async fn insert(conn: &mut PgConnection, checkout: &Checkout) -> Result<(), 
     .bind(&checkout.next_action_url)
     .bind(&checkout.failure_code)
     .bind(checkout.created_at)
+    .bind(key)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The checkout the customer began with `key`, if any.
+#[tracing::instrument(skip(conn))]
+pub async fn find_by_key(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    key: &str,
+) -> Result<Option<Checkout>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM checkouts WHERE customer_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(customer_id)
+    .bind(key)
+    .fetch_optional(conn)
+    .await?
+    .map(|row| checkout(&row))
+    .transpose()
 }
 
 /// The checkout `id`, locked for the rest of the transaction when `lock`.

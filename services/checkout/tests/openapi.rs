@@ -31,6 +31,7 @@ async fn every_route_is_documented_and_every_documented_operation_is_routed() {
         },
         reservation_ttl: Duration::from_secs(900),
         expiry_margin: Duration::from_secs(30),
+        peer_timeout: Duration::from_secs(5),
     };
     let state = CheckoutState { service, checkouts };
     http_service::testing::assert_routes_match_documentation(checkout::http::router(state)).await;

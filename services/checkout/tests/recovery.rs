@@ -1,7 +1,8 @@
 //! A checkout whose request died mid-way (the process crashed after the
 //! points were reserved, before the payment's answer was recorded) is
 //! found by the expiry sweep: its points are released and its order voided
-//! at the gateway, so a late authorization cannot stand either.
+//! at the gateway, so a late authorization cannot stand either. Retried
+//! with its key before that, it carries on instead.
 
 mod support;
 
@@ -15,11 +16,10 @@ use http_service::auth::Role;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_checkout_left_in_progress_is_expired_its_points_released_and_its_order_voided() {
-    let fleet = support::start().await;
-    let ada = Uuid::new_v4();
-    fleet.award(ada, 1_000).await;
+/// What a request that died mid-way leaves: `ada`'s 100 points reserved
+/// at user-points and her checkout, begun with `key`, still in progress.
+/// Returns its order id.
+async fn stalled_checkout(fleet: &support::Fleet, ada: Uuid, key: &str) -> Uuid {
     let (checkout_id, order_id) = (Uuid::new_v4(), Uuid::new_v4());
 
     // What the dead request had done: the points reserved at user-points…
@@ -77,10 +77,20 @@ async fn a_checkout_left_in_progress_is_expired_its_points_released_and_its_orde
         .await
         .expect("connect");
     let mut conn = pool.acquire().await.expect("connection");
-    checkout::store::insert(&mut conn, &stalled)
+    checkout::store::insert(&mut conn, &stalled, key)
         .await
         .expect("insert");
     drop(conn);
+    pool.close().await;
+    order_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkout_left_in_progress_is_expired_its_points_released_and_its_order_voided() {
+    let fleet = support::start().await;
+    let ada = Uuid::new_v4();
+    fleet.award(ada, 1_000).await;
+    let order_id = stalled_checkout(&fleet, ada, "the-dead-request").await;
 
     fleet.clock.advance(Duration::from_secs(16 * 60));
     test_harness::eventually(
@@ -93,5 +103,42 @@ async fn a_checkout_left_in_progress_is_expired_its_points_released_and_its_orde
         },
     )
     .await;
-    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_of_a_request_that_died_carries_on_its_checkout() {
+    let fleet = support::start().await;
+    let ada = Uuid::new_v4();
+    fleet.award(ada, 1_000).await;
+    let key = "the-dead-request";
+    let order_id = stalled_checkout(&fleet, ada, key).await;
+
+    // The customer's retry, with the same key, finishes that checkout: the
+    // same order, the points held once, nothing begun twice.
+    let answer = fleet
+        .checkout
+        .post("/v1/checkouts")
+        .as_user(ada, Role::Civilian)
+        .idempotency_key(key)
+        .json(&json!({
+            "points_to_redeem": 100,
+            "payment": {"provider": "sandbox", "payment_method": "pm_card_visa"},
+            "shipping_address": {"name": "Ada", "line1": "1 Main St", "city": "Springfield",
+                                 "postal_code": "12345", "country": "US"},
+        }))
+        .send()
+        .await
+        .expect_status(201);
+    assert_eq!(answer.body["status"], "completed", "{}", answer.text);
+    assert_eq!(support::uuid(&answer.body, "order_id"), order_id);
+    assert_eq!(
+        answer.body["payment"]["status"], "authorized",
+        "{}",
+        answer.text
+    );
+    assert_eq!(
+        fleet.checkouts_of(ada).await,
+        vec![(order_id, "completed".to_owned())]
+    );
+    assert_eq!(fleet.points_of(ada).await, (900, 100));
 }

@@ -3,8 +3,10 @@
 //! `POST /v1/checkouts/{id}/confirm` (`Idempotency-Key` optional) and
 //! `GET /v1/checkouts/{id}`.
 
+use std::time::Duration;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use http_service::auth::{AuthUser, Role};
 use http_service::idempotency;
@@ -25,9 +27,15 @@ use crate::process::{Checkouts, Customer, Outcome, PricedCart};
 /// Who may check out.
 const SHOPPERS: &[Role] = &[Role::Civilian, Role::Charity];
 
-pub fn router(state: &ServiceState) -> OpenApiRouter<CheckoutState> {
+pub fn router(state: &ServiceState, submit_lease: Duration) -> OpenApiRouter<CheckoutState> {
+    // A retry takes over a key once its first request's lease has run out:
+    // past the longest a submit can run, and no longer, since the customer
+    // waits that long after a crash before their retry carries on.
     let create = OpenApiRouter::new().routes(routes!(create)).route_layer(
-        axum::middleware::from_fn_with_state(state.idempotency_required(), idempotency::middleware),
+        axum::middleware::from_fn_with_state(
+            state.idempotency_required().with_lease(submit_lease),
+            idempotency::middleware,
+        ),
     );
     let confirm = OpenApiRouter::new().routes(routes!(confirm)).route_layer(
         axum::middleware::from_fn_with_state(state.idempotency(), idempotency::middleware),
@@ -306,15 +314,22 @@ async fn quote(
 async fn create(
     caller: AuthUser,
     State(checkouts): State<Checkouts>,
+    headers: HeaderMap,
     Json(request): Json<CreateCheckoutRequest>,
 ) -> Result<Response, ApiError> {
     caller.require_role(SHOPPERS)?;
+    // The idempotency layer lets no request without a key through.
+    let key = headers
+        .get(idempotency::HEADER)
+        .and_then(|key| key.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let request = CheckoutRequest::try_from(request)?;
     let customer = Customer {
         id: caller.id(),
         email: caller.claims.email.clone(),
     };
-    Ok(respond(checkouts.submit(customer, request).await?))
+    Ok(respond(checkouts.submit(customer, &key, request).await?))
 }
 
 /// Finish a checkout that required action; a completed one answers its 201 again.
