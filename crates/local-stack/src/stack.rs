@@ -34,6 +34,8 @@ use crate::supervisor::{ChildSpec, Labels, Supervisor};
 
 /// How long the whole fleet gets to answer `/readyz` with 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// The embedded broker's only broker.
+const EMBEDDED_BROKER_ID: i32 = 1;
 /// Partitions of every topic: enough for several consumers per group.
 const TOPIC_PARTITIONS: i32 = 6;
 
@@ -215,8 +217,35 @@ async fn launch(
     };
     print_lines(&banner.lines());
 
+    if let Some(broker) = &stack.broker {
+        broker_drills(broker, shutdown).await?;
+    }
     shutdown.cancelled().await;
     Ok(Outcome::Stopped)
+}
+
+/// Until shutdown: SIGUSR1 takes the embedded broker down, as if it had
+/// crashed, and SIGUSR2 brings it back, so an operator or a test can watch
+/// the fleet ride out a broker outage.
+async fn broker_drills(
+    broker: &EmbeddedBroker,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut down = signal(SignalKind::user_defined1()).context("failed to listen for SIGUSR1")?;
+    let mut up = signal(SignalKind::user_defined2()).context("failed to listen for SIGUSR2")?;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            _ = down.recv() => {
+                broker.broker_down(EMBEDDED_BROKER_ID)?;
+                eprintln!("local-stack | broker down (SIGUSR1); SIGUSR2 brings it back");
+            }
+            _ = up.recv() => {
+                broker.broker_up(EMBEDDED_BROKER_ID)?;
+                eprintln!("local-stack | broker up again (SIGUSR2)");
+            }
+        }
+    }
 }
 
 impl Stack {
@@ -336,6 +365,12 @@ fn child_spec(
         env.push(("LOG_FORMAT".to_owned(), format.clone()));
     }
     env.push(mail_variable(&config.mail));
+    // Where people's browsers reach the service's own pages (the sandbox's
+    // 3-D Secure page, the dispatcher's action links), on its offset port.
+    env.push((
+        "HEYBLUE_PUBLIC_BASE_URL".to_owned(),
+        format!("http://127.0.0.1:{}", config.port(service)),
+    ));
     // Where every peer listens, since the port offset moves them off the
     // defaults that services would otherwise assume.
     for peer in fleet::ALL {

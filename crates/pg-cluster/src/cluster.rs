@@ -278,6 +278,31 @@ impl Drop for PgCluster {
     }
 }
 
+/// Restarts the server of the cluster kept under `base_dir`, whichever
+/// process started it, as an operator would (`pg_ctl restart -m fast`, on
+/// its port and socket as before): every connection is dropped, the server
+/// is back when this returns.
+pub fn restart(base_dir: &Path) -> anyhow::Result<()> {
+    let base_dir = base_dir
+        .canonicalize()
+        .with_context(|| format!("failed to resolve {}", base_dir.display()))?;
+    let server = ServerBinaries {
+        bindir: find_bindir()?,
+        run_as: RunAs::detect()?,
+        base_dir,
+    };
+    let mut pg_ctl = server.command("pg_ctl");
+    pg_ctl
+        .arg("-D")
+        .arg(server.base_dir.join("data"))
+        .args(["restart", "-w", "-m", "fast"])
+        .arg("-t")
+        .arg(START_TIMEOUT.as_secs().to_string())
+        .arg("-l")
+        .arg(log_path(&server.base_dir));
+    run(&mut pg_ctl).map(drop)
+}
+
 #[derive(Debug)]
 struct ServerBinaries {
     bindir: PathBuf,

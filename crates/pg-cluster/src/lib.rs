@@ -18,6 +18,6 @@ mod cluster;
 mod provision;
 mod server_user;
 
-pub use cluster::{ClusterOptions, PgCluster};
+pub use cluster::{restart, ClusterOptions, PgCluster};
 pub use provision::{provision, role_password, Provisioned};
 pub use server_user::{server_can_enter, server_temp_dir};

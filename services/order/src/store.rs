@@ -452,12 +452,10 @@ async fn complete(
             });
     }
     let mut refunds: HashMap<Uuid, Vec<Refund>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT * FROM refunds WHERE order_id = ANY($1) ORDER BY order_id, made",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
+    for row in sqlx::query("SELECT * FROM refunds WHERE order_id = ANY($1) ORDER BY order_id, made")
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
     {
         refunds
             .entry(row.try_get("order_id")?)
