@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::invariants::{
     one_email_per_notification, order_settled, points_conserved, stock_conserved,
 };
-use crate::world::{checkout_body, get, Business, Person, World};
+use crate::world::{checkout_body, get, history, Business, Person, World};
 
 /// Submits the person's cart; the answer's status and body.
 pub async fn submit(world: &World, person: &Person, body: &Value, key: &str) -> (u16, Value) {
@@ -129,12 +129,7 @@ pub async fn a_civilian_pays_with_points_and_card_and_two_businesses_deliver_the
     let order = world
         .wait_for_status(&civilian, &order_id, "delivered")
         .await;
-    let history: Vec<&str> = order["history"]
-        .as_array()
-        .expect("history")
-        .iter()
-        .map(|entry| entry["status"].as_str().expect("status"))
-        .collect();
+    let history = history(&order);
     assert_eq!(history.first(), Some(&"pending"), "{order}");
     assert!(history.contains(&"processing"), "{order}");
     for part in order["fulfillments"].as_array().expect("fulfillments") {
@@ -223,12 +218,7 @@ pub async fn a_charity_pays_entirely_with_points_that_an_officer_donated(world: 
         .wait_for_status(&charity, &order_id, "dispatched")
         .await;
     assert_eq!(order["payment"], Value::Null, "{order}");
-    let history: Vec<&str> = order["history"]
-        .as_array()
-        .expect("history")
-        .iter()
-        .map(|entry| entry["status"].as_str().expect("status"))
-        .collect();
+    let history = history(&order);
     assert_eq!(history[..2], ["pending", "processing"], "{order}");
     deliver(&world, &shop, &order_id).await;
     let order = world

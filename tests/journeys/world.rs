@@ -393,6 +393,16 @@ pub async fn get(api: &Api, path: &str, token: &str) -> Value {
         .body
 }
 
+/// The statuses the order went through, oldest first.
+pub fn history(order: &Value) -> Vec<&str> {
+    order["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|entry| entry["status"].as_str().expect("status"))
+        .collect()
+}
+
 /// A shipping address in Springfield.
 pub fn address(name: &str) -> Value {
     json!({
