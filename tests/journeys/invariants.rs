@@ -82,19 +82,9 @@ pub async fn order_settled(world: &World, person: &Person, order_id: &str) -> Va
     }
 
     // What the parts still standing cost.
-    let live: Vec<&str> = order["fulfillments"]
-        .as_array()
-        .expect("fulfillments")
+    let live = live_lines(&order);
+    let owed: i64 = live
         .iter()
-        .filter(|part| !["declined", "cancelled"].contains(&part["status"].as_str().unwrap_or("")))
-        .map(|part| part["business_id"].as_str().expect("business id"))
-        .collect();
-    let lines = order["lines"].as_array().expect("lines");
-    let owed: i64 = lines
-        .iter()
-        .filter(|line| {
-            status != "cancelled" && live.contains(&line["business_id"].as_str().unwrap_or(""))
-        })
         .map(|line| line["amount_due_minor"].as_i64().expect("amount due"))
         .sum();
     let refunded_money: i64 = order["refunds"]
@@ -184,11 +174,8 @@ pub async fn order_settled(world: &World, person: &Person, order_id: &str) -> Va
     if status == "cancelled" && for_order("spent") == 0 {
         assert_eq!(for_order("released"), applied, "points released: {order}");
     } else {
-        let live_points: i64 = lines
+        let live_points: i64 = live
             .iter()
-            .filter(|line| {
-                status != "cancelled" && live.contains(&line["business_id"].as_str().unwrap_or(""))
-            })
             .map(|line| line["points_applied"].as_i64().expect("points applied"))
             .sum();
         assert_eq!(
@@ -199,34 +186,35 @@ pub async fn order_settled(world: &World, person: &Person, order_id: &str) -> Va
     order
 }
 
+/// The lines of the order's parts still standing: none of a cancelled
+/// order, none of a declined or cancelled part.
+fn live_lines(order: &Value) -> Vec<&Value> {
+    if order["status"] == "cancelled" {
+        return Vec::new();
+    }
+    let live: Vec<&str> = order["fulfillments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|part| !["declined", "cancelled"].contains(&part["status"].as_str().unwrap_or("")))
+        .filter_map(|part| part["business_id"].as_str())
+        .collect();
+    order["lines"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|line| live.contains(&line["business_id"].as_str().unwrap_or("")))
+        .collect()
+}
+
 /// Limited stock is conserved: what is left is what there was, less what
 /// the live parts of `orders` hold of it.
 pub async fn stock_conserved(world: &World, offering: &str, initial: i64, orders: &[Value]) {
     let held: i64 = orders
         .iter()
-        .filter(|order| order["status"] != "cancelled")
-        .flat_map(|order| {
-            let live: Vec<String> = order["fulfillments"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|part| {
-                    !["declined", "cancelled"].contains(&part["status"].as_str().unwrap_or(""))
-                })
-                .map(|part| part["business_id"].as_str().unwrap_or_default().to_owned())
-                .collect();
-            order["lines"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(move |line| {
-                    line["offering_id"] == offering
-                        && live
-                            .contains(&line["business_id"].as_str().unwrap_or_default().to_owned())
-                })
-                .map(|line| line["quantity"].as_i64().unwrap_or_default())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(live_lines)
+        .filter(|line| line["offering_id"] == offering)
+        .map(|line| line["quantity"].as_i64().unwrap_or_default())
         .sum();
     until("the stock settles", || async {
         (world.stock(offering).await == Some(initial - held)).then_some(())
