@@ -33,9 +33,18 @@
 //! [`install`]). The first request holds its key with a lease while its
 //! handler runs; a duplicate polls until the answer is stored. Polling rather
 //! than a row lock keeps no connection or transaction open across a handler
-//! that may itself call a payment provider; the lease lets a key whose
-//! first request died with its process be taken over.
+//! that may itself call a payment provider.
+//!
+//! A keyed handler runs to its end in a task of its own, even when the
+//! caller hangs up: a client that gave up (or died) while its payment was
+//! being authorized finds the answer stored when it retries, instead of a
+//! half-done request. The lease is short and renewed while the handler
+//! runs ([`LEASE`], renewed every third of it), so a key whose first
+//! request died with its process is taken over within seconds, however long
+//! a live handler takes.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use axum::{
@@ -48,7 +57,10 @@ use axum::{
 use schema_versions::ComponentSchema;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use futures::FutureExt;
 use sqlx::{PgPool, Row};
+use trace_context::{RequestId, TraceParent};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{auth::Authenticator, config::DEFAULT_BODY_LIMIT_BYTES, problem::Problem};
@@ -61,6 +73,9 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// The longest key accepted; Stripe's limit, which clients know.
 const MAX_KEY_LEN: usize = 255;
+/// How long a running request holds its key without renewing it: what a
+/// retry waits, at most, after the process of the first request died.
+pub const LEASE: Duration = Duration::from_secs(10);
 
 static SCHEMA: ComponentSchema = ComponentSchema {
     component: "idempotency",
@@ -107,7 +122,8 @@ pub struct Idempotency {
     pool: PgPool,
     auth: Authenticator,
     required: bool,
-    /// How long a first request holds its key before another may take over.
+    /// How long a first request holds its key without renewing it before
+    /// another may take over; renewed every third of it while it runs.
     lease: Duration,
     /// How long a duplicate waits for the first request's answer.
     wait: Duration,
@@ -121,9 +137,7 @@ impl Idempotency {
             pool,
             auth,
             required: false,
-            // Longer than any handler may run: its calls to other services
-            // time out well before.
-            lease: Duration::from_secs(120),
+            lease: LEASE,
             wait: Duration::from_secs(60),
             body_limit: DEFAULT_BODY_LIMIT_BYTES,
         }
@@ -137,7 +151,8 @@ impl Idempotency {
         }
     }
 
-    /// Replaces how long a first request holds its key (tests shorten it).
+    /// Replaces how long a first request holds its key without renewing it
+    /// (tests shorten it).
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
@@ -230,16 +245,42 @@ pub async fn middleware(
     };
     let hash = fingerprint(&bytes);
 
-    match run_once(&settings, &scope, &hash, || {
-        next.run(Request::from_parts(parts, Body::from(bytes)))
-    })
-    .await
-    {
+    // The handler's own task, in the request's span, trace and request id:
+    // a caller that hangs up drops this future, not the handler.
+    let context = (TraceParent::current(), RequestId::current());
+    let keyed = async move {
+        match run_once(&settings, &scope, &hash, || {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+        })
+        .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::error!(error = ?error, key = %scope.key, "idempotency store failed");
+                Problem::internal().into_response()
+            }
+        }
+    };
+    let task = tokio::spawn(in_context(context, keyed).instrument(tracing::Span::current()));
+    match task.await {
         Ok(response) => response,
         Err(error) => {
-            tracing::error!(error = ?error, key = %scope.key, "idempotency store failed");
+            tracing::error!(error = %error, "a keyed request's task ended without an answer");
             Problem::internal().into_response()
         }
+    }
+}
+
+/// Runs `future` in the trace context and request id it was spawned from.
+async fn in_context<F: Future>(
+    (trace, request_id): (Option<TraceParent>, Option<RequestId>),
+    future: F,
+) -> F::Output {
+    match (trace, request_id) {
+        (Some(trace), Some(id)) => trace.scope(id.scope(future)).await,
+        (Some(trace), None) => trace.scope(future).await,
+        (None, Some(id)) => id.scope(future).await,
+        (None, None) => future.await,
     }
 }
 
@@ -258,8 +299,18 @@ where
     let mut pause = Duration::from_millis(5);
     loop {
         if claim(settings, scope, hash).await? {
-            let response = handler().await;
-            return finish(settings, scope, response).await;
+            let handled = AssertUnwindSafe(renewing(settings, scope, handler()))
+                .catch_unwind()
+                .await;
+            return match handled {
+                Ok(response) => finish(settings, scope, response).await,
+                Err(panic) => {
+                    // Let the client's retry run the handler again, as after
+                    // any 5xx, rather than wait out the lease.
+                    forget(settings, scope).await?;
+                    std::panic::resume_unwind(panic)
+                }
+            };
         }
         match existing(&settings.pool, scope, hash).await? {
             // The first request failed with a 5xx (or was pruned) between
@@ -284,6 +335,45 @@ where
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Runs `handler` while renewing the key's lease every third of it.
+async fn renewing<Fut: Future<Output = Response>>(
+    settings: &Idempotency,
+    scope: &Scope,
+    handler: Fut,
+) -> Response {
+    tokio::pin!(handler);
+    let mut renew = tokio::time::interval_at(
+        tokio::time::Instant::now() + settings.lease / 3,
+        settings.lease / 3,
+    );
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            response = &mut handler => return response,
+            _ = renew.tick() => {
+                let renewed = sqlx::query(
+                    "UPDATE idempotency_keys SET locked_until = now() + make_interval(secs => $5)
+                     WHERE subject = $1 AND method = $2 AND path = $3 AND key = $4
+                       AND status IS NULL",
+                )
+                .bind(scope.subject)
+                .bind(&scope.method)
+                .bind(&scope.path)
+                .bind(&scope.key)
+                .bind(settings.lease.as_secs_f64())
+                .execute(&settings.pool)
+                .await;
+                if let Err(error) = renewed {
+                    // The handler goes on; a duplicate may take the key over
+                    // once the lease runs out, which handlers idempotent by
+                    // their business key survive.
+                    tracing::warn!(error = ?error, key = %scope.key, "failed to renew an idempotency lease");
+                }
             }
         }
     }
@@ -352,16 +442,7 @@ async fn finish(
 ) -> Result<Response, sqlx::Error> {
     let status = response.status();
     if status.is_server_error() {
-        sqlx::query(
-            "DELETE FROM idempotency_keys
-             WHERE subject = $1 AND method = $2 AND path = $3 AND key = $4",
-        )
-        .bind(scope.subject)
-        .bind(&scope.method)
-        .bind(&scope.path)
-        .bind(&scope.key)
-        .execute(&settings.pool)
-        .await?;
+        forget(settings, scope).await?;
         return Ok(response);
     }
     let (parts, body) = response.into_parts();
@@ -389,6 +470,21 @@ async fn finish(
     .execute(&settings.pool)
     .await?;
     Ok(Response::from_parts(parts, Body::from(bytes)))
+}
+
+/// Deletes the key, so that the client's retry runs the handler again.
+async fn forget(settings: &Idempotency, scope: &Scope) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM idempotency_keys
+         WHERE subject = $1 AND method = $2 AND path = $3 AND key = $4",
+    )
+    .bind(scope.subject)
+    .bind(&scope.method)
+    .bind(&scope.path)
+    .bind(&scope.key)
+    .execute(&settings.pool)
+    .await?;
+    Ok(())
 }
 
 fn valid_key(value: &HeaderValue) -> Option<String> {

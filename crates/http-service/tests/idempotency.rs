@@ -31,6 +31,8 @@ struct Calls {
     seats_available: Arc<AtomicBool>,
     /// While true, `/v1/flaky` answers 500.
     failing: Arc<AtomicBool>,
+    /// Runs of `/v1/slow` that reached their end.
+    finished: Arc<AtomicUsize>,
 }
 
 impl axum::extract::FromRef<Calls> for Authenticator {
@@ -84,6 +86,17 @@ async fn flaky(State(calls): State<Calls>, Json(_): Json<Value>) -> Result<Statu
     }
 }
 
+/// Takes longer than [`SHORT_LEASE`] several times over, and says when done.
+async fn slow_thing(State(calls): State<Calls>, Json(_): Json<Value>) -> (StatusCode, Json<Value>) {
+    let run = calls.runs.fetch_add(1, Ordering::SeqCst) + 1;
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    calls.finished.fetch_add(1, Ordering::SeqCst);
+    (StatusCode::CREATED, Json(json!({"run": run})))
+}
+
+/// The lease of `/v1/slow`: a fraction of what its handler takes.
+const SHORT_LEASE: Duration = Duration::from_millis(300);
+
 struct Shop {
     server: support::TestServer,
     calls: Calls,
@@ -101,7 +114,9 @@ async fn shop() -> Shop {
         runs: Arc::default(),
         seats_available: Arc::default(),
         failing: Arc::default(),
+        finished: Arc::default(),
     };
+    let short = Idempotency::required(pool.clone(), auth.clone()).with_lease(SHORT_LEASE);
     let required = Idempotency::required(pool.clone(), auth.clone());
     let optional = Idempotency::optional(pool.clone(), auth);
     let router = Router::new()
@@ -113,6 +128,14 @@ async fn shop() -> Shop {
             required,
             idempotency::middleware,
         ))
+        .merge(
+            Router::new()
+                .route("/v1/slow", post(slow_thing))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    short,
+                    idempotency::middleware,
+                )),
+        )
         .merge(
             Router::new()
                 .route("/v1/optional", post(create_thing))
@@ -339,4 +362,69 @@ async fn without_a_valid_token_nothing_is_stored_and_the_handler_answers_401() {
         .await
         .unwrap();
     assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_leaves_the_handler_running_and_its_retry_gets_the_answer() {
+    let shop = shop().await;
+    let user = Uuid::new_v4();
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let hung_up = impatient
+        .post(shop.server.url("/v1/slow"))
+        .bearer_auth(token(user, Role::Civilian))
+        .header("idempotency-key", "k-hang-up")
+        .json(&json!({"n": 1}))
+        .send()
+        .await;
+    assert!(hung_up.is_err(), "the caller gave up before the answer");
+    test_harness::eventually(Duration::from_secs(10), "the handler finished", || async {
+        shop.calls.finished.load(Ordering::SeqCst) == 1
+    })
+    .await;
+
+    let (status, body) = shop
+        .post("/v1/slow", user, Some("k-hang-up"), r#"{"n": 1}"#)
+        .await;
+    assert_eq!((status, body), (201, json!({"run": 1})));
+    assert_eq!(shop.runs(), 1, "the retry got the stored answer");
+}
+
+#[tokio::test]
+async fn a_handler_running_past_its_lease_keeps_its_key_while_it_runs() {
+    let shop = Arc::new(shop().await);
+    let user = Uuid::new_v4();
+    let first = {
+        let shop = shop.clone();
+        tokio::spawn(async move { shop.post("/v1/slow", user, Some("k-long"), "{}").await })
+    };
+    // Arrives, and keeps asking, long after the first request's lease would
+    // have run out without being renewed.
+    tokio::time::sleep(SHORT_LEASE * 2).await;
+    let second = shop.post("/v1/slow", user, Some("k-long"), "{}").await;
+    assert_eq!(first.await.unwrap(), (201, json!({"run": 1})));
+    assert_eq!(second, (201, json!({"run": 1})));
+    assert_eq!(shop.runs(), 1, "the duplicate waited instead of taking over");
+}
+
+#[tokio::test]
+async fn a_key_whose_request_died_is_taken_over_once_its_lease_runs_out() {
+    let shop = shop().await;
+    let user = Uuid::new_v4();
+    // What a request whose process died leaves: its claim, never renewed.
+    sqlx::query(
+        "INSERT INTO idempotency_keys (subject, method, path, key, request_hash, locked_until)
+         VALUES ($1, 'POST', '/v1/slow', 'k-dead', $2, now() + interval '300 milliseconds')",
+    )
+    .bind(user)
+    // The fingerprint of the JSON body `{}`.
+    .bind(<sha2::Sha256 as sha2::Digest>::digest(b"json:{}").to_vec())
+    .execute(&shop.pool)
+    .await
+    .unwrap();
+    let (status, _) = shop.post("/v1/slow", user, Some("k-dead"), "{}").await;
+    assert_eq!(status, 201, "the retry took the key over and ran");
+    assert_eq!(shop.runs(), 1);
 }

@@ -67,6 +67,12 @@ impl TraceParent {
         })
     }
 
+    /// The context the caller runs in, if any: to carry it into a task the
+    /// caller spawns.
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(Clone::clone).ok()
+    }
+
     /// The context the caller runs in, as a child span, or a new trace.
     pub fn current_or_new() -> Self {
         CURRENT

@@ -42,17 +42,6 @@ pub struct Checkouts {
     pub peer_timeout: Duration,
 }
 
-/// The most peer calls a submit makes one after another: cart, catalog,
-/// balance, the reservation and the authorization, with one to spare.
-const SUBMIT_PEER_CALLS: u32 = 6;
-
-impl Checkouts {
-    /// How long a submit can run at most.
-    pub fn submit_lease(&self) -> Duration {
-        self.peer_timeout * SUBMIT_PEER_CALLS + Duration::from_secs(5)
-    }
-}
-
 /// A quote of the caller's cart.
 #[derive(Debug, Clone)]
 pub struct PricedCart {
@@ -195,8 +184,8 @@ impl Checkouts {
     }
 
     /// The checkout its key began before, met again: the request that began
-    /// it died with its process before answering (the idempotency lease ran
-    /// out), so it goes on where it stopped. Its points and authorization
+    /// it died with its process before answering (its idempotency lease was
+    /// no longer renewed and ran out), so it goes on where it stopped. Its points and authorization
     /// are keyed by its order, so asking for them again finds the first.
     #[tracing::instrument(skip_all, fields(checkout_id = %checkout.id, order_id = %checkout.order_id))]
     async fn resume(&self, checkout: Checkout) -> Result<Outcome, ApiError> {

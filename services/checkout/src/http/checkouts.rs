@@ -3,7 +3,6 @@
 //! `POST /v1/checkouts/{id}/confirm` (`Idempotency-Key` optional) and
 //! `GET /v1/checkouts/{id}`.
 
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -27,13 +26,13 @@ use crate::process::{Checkouts, Customer, Outcome, PricedCart};
 /// Who may check out.
 const SHOPPERS: &[Role] = &[Role::Civilian, Role::Charity];
 
-pub fn router(state: &ServiceState, submit_lease: Duration) -> OpenApiRouter<CheckoutState> {
-    // A retry takes over a key once its first request's lease has run out:
-    // past the longest a submit can run, and no longer, since the customer
-    // waits that long after a crash before their retry carries on.
+pub fn router(state: &ServiceState) -> OpenApiRouter<CheckoutState> {
+    // A retry whose first request died with the process takes the key over
+    // once its lease, no longer renewed, runs out (seconds), and carries on
+    // the checkout that request began.
     let create = OpenApiRouter::new().routes(routes!(create)).route_layer(
         axum::middleware::from_fn_with_state(
-            state.idempotency_required().with_lease(submit_lease),
+            state.idempotency_required(),
             idempotency::middleware,
         ),
     );

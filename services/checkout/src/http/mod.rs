@@ -115,8 +115,7 @@ impl From<CallError> for ApiError {
 
 /// The service's routes with their OpenAPI document.
 pub fn router(state: CheckoutState) -> OpenApiRouter {
-    let routes =
-        checkouts::router(&state.service, state.checkouts.submit_lease()).with_state(state);
+    let routes = checkouts::router(&state.service).with_state(state);
     service_api(
         routes,
         "checkout",
