@@ -8,7 +8,12 @@
 //! into a no-op.
 //!
 //! Messages of one partition are handled one at a time, in order; partitions
-//! run concurrently. A handler's transient failure is retried with backoff;
+//! run concurrently. Replicas of a service share a group: when a rebalance
+//! moves partitions, messages this member received before it and has not
+//! begun are dropped unhandled (their offsets not stored), since the
+//! partition's new owner reads them again from the committed offset; so two
+//! members never work through one partition's backlog side by side, out of
+//! order. A handler's transient failure is retried with backoff;
 //! when retries run out, or the failure is permanent, the message goes to
 //! `<topic>.dlq` with the error in its headers and the partition moves on. A
 //! database or broker outage is not the message's fault: the runner waits it
@@ -16,7 +21,7 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -193,12 +198,17 @@ impl ConsumerReadiness {
     }
 }
 
-/// Reports consumer lag from librdkafka's periodic statistics, and the
-/// first assignment of the group.
+/// Reports consumer lag from librdkafka's periodic statistics, the
+/// partitions the group gave this member, and the first assignment.
 struct LagContext {
     group: String,
+    /// The topics subscribed to.
+    topics: Vec<&'static str>,
     metrics: MessagingMetrics,
     joined: Arc<AtomicBool>,
+    /// Counts rebalances: a message received under an older count belongs
+    /// to an assignment that has ended.
+    generation: Arc<AtomicU64>,
 }
 
 impl ClientContext for LagContext {
@@ -235,10 +245,49 @@ fn unhandled(stats: &rdkafka::statistics::Partition) -> Option<i64> {
 }
 
 impl ConsumerContext for LagContext {
+    /// Runs before the assignment changes: every message received from now
+    /// on belongs to the next assignment.
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The group's assignor is eager (librdkafka's default `range,roundrobin`):
+    /// a rebalance revokes everything, then assigns this member its whole
+    /// new share, so each assignment replaces the last.
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(partitions) = rebalance {
-            tracing::info!(group = %self.group, partitions = partitions.count(), "partitions assigned");
-            self.joined.store(true, Ordering::Relaxed);
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                let partitions = partitions.elements();
+                for topic in &self.topics {
+                    let held = partitions.iter().filter(|p| p.topic() == *topic).count();
+                    self.metrics
+                        .assigned_partitions
+                        .with_label_values(&[self.group.as_str(), topic])
+                        .set(i64::try_from(held).unwrap_or(i64::MAX));
+                }
+                tracing::info!(group = %self.group, partitions = partitions.len(), "partitions assigned");
+                self.joined.store(true, Ordering::Relaxed);
+            }
+            Rebalance::Revoke(partitions) => {
+                for topic in &self.topics {
+                    self.metrics
+                        .assigned_partitions
+                        .with_label_values(&[self.group.as_str(), topic])
+                        .set(0);
+                }
+                // Another member reports their lag now.
+                for partition in partitions.elements() {
+                    let _ = self.metrics.consumer_lag.remove_label_values(&[
+                        &self.group,
+                        partition.topic(),
+                        &partition.partition().to_string(),
+                    ]);
+                }
+                tracing::info!(group = %self.group, partitions = partitions.count(), "partitions revoked");
+            }
+            Rebalance::Error(error) => {
+                tracing::warn!(group = %self.group, %error, "rebalance failed");
+            }
         }
     }
 }
@@ -255,6 +304,7 @@ pub struct ConsumerRunner {
     /// reports at start-up rather than one handler silently replacing another.
     registered_twice: Vec<&'static str>,
     joined: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
 }
 
 impl ConsumerRunner {
@@ -266,6 +316,7 @@ impl ConsumerRunner {
             routes: HashMap::new(),
             registered_twice: Vec::new(),
             joined: Arc::new(AtomicBool::new(false)),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -323,8 +374,10 @@ impl ConsumerRunner {
             consumer_config(&self.config)
                 .create_with_context(LagContext {
                     group: self.config.group_id.clone(),
+                    topics: self.routes.keys().copied().collect(),
                     metrics: self.metrics.clone(),
                     joined: self.joined.clone(),
+                    generation: self.generation.clone(),
                 })
                 .context("failed to create Kafka consumer")?,
         );
@@ -340,10 +393,11 @@ impl ConsumerRunner {
             dead_letters: reliable_producer(&self.config.bootstrap)?,
             consumer: consumer.clone(),
             shutdown: shutdown.clone(),
+            generation: self.generation.clone(),
         });
         tracing::info!(group = %self.config.group_id, ?topics, "consumer started");
 
-        let mut partitions: HashMap<(String, i32), mpsc::Sender<OwnedMessage>> = HashMap::new();
+        let mut partitions: HashMap<(String, i32), mpsc::Sender<Received>> = HashMap::new();
         let mut tasks = JoinSet::new();
         let mut failure = None;
         loop {
@@ -352,14 +406,17 @@ impl ConsumerRunner {
                 () = shutdown.cancelled() => break,
             };
             let message = match received {
-                Ok(message) => message.detach(),
+                Ok(message) => Received {
+                    generation: self.generation.load(Ordering::SeqCst),
+                    message: message.detach(),
+                },
                 Err(error) => {
                     tracing::warn!(error = %error, "Kafka consumer error");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            let key = (message.topic().to_owned(), message.partition());
+            let key = (message.message.topic().to_owned(), message.message.partition());
             let sender = partitions.entry(key).or_insert_with(|| {
                 let (sender, receiver) = mpsc::channel(worker.config.partition_buffer);
                 tasks.spawn(worker.clone().run_partition(receiver));
@@ -371,7 +428,7 @@ impl ConsumerRunner {
                     // not write): stop consuming altogether rather than skip
                     // the message; the service stops and its restart resumes
                     // from the last committed offset.
-                    let message = unsent.0;
+                    let message = unsent.0.message;
                     failure = Some(anyhow::anyhow!(
                         "stopped handling {}[{}] at offset {}: a message could be neither handled nor dead-lettered",
                         message.topic(), message.partition(), message.offset()
@@ -421,6 +478,12 @@ fn consumer_config(config: &ConsumerConfig) -> ClientConfig {
     client
 }
 
+/// A message and the rebalance generation it was received in.
+struct Received {
+    generation: u64,
+    message: OwnedMessage,
+}
+
 struct Worker {
     config: ConsumerConfig,
     pool: PgPool,
@@ -429,6 +492,7 @@ struct Worker {
     dead_letters: FutureProducer,
     consumer: Arc<KafkaConsumer>,
     shutdown: CancellationToken,
+    generation: Arc<AtomicU64>,
 }
 
 /// What became of one message.
@@ -442,10 +506,25 @@ enum Outcome {
 }
 
 impl Worker {
-    async fn run_partition(self: Arc<Self>, mut messages: mpsc::Receiver<OwnedMessage>) {
-        while let Some(message) = messages.recv().await {
+    async fn run_partition(self: Arc<Self>, mut messages: mpsc::Receiver<Received>) {
+        while let Some(Received {
+            generation,
+            message,
+        }) = messages.recv().await
+        {
             if self.shutdown.is_cancelled() {
                 break;
+            }
+            if generation != self.generation.load(Ordering::SeqCst) {
+                // Received before a rebalance: the partition's owner now
+                // reads it again from the committed offset.
+                tracing::debug!(
+                    topic = message.topic(),
+                    partition = message.partition(),
+                    offset = message.offset(),
+                    "dropped a message received before a rebalance"
+                );
+                continue;
             }
             let trace = message
                 .headers()

@@ -14,6 +14,7 @@ use std::thread::{self, JoinHandle};
 
 use anyhow::{anyhow, Context};
 use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
 /// The answer to one command, sent back by the owning thread.
 type Reply = mpsc::SyncSender<anyhow::Result<()>>;
@@ -30,6 +31,11 @@ enum Command {
     CreateTopic {
         name: String,
         partitions: i32,
+        reply: Reply,
+    },
+    FailRequests {
+        api: RDKafkaApiKey,
+        errors: Vec<RDKafkaRespErr>,
         reply: Reply,
     },
 }
@@ -111,6 +117,23 @@ impl EmbeddedBroker {
         Ok(())
     }
 
+    /// Makes the next requests of kind `api`, one each, fail with `errors`
+    /// in turn: say, produce requests answered as a broker that restarted
+    /// without its state answers them.
+    pub fn fail_requests(
+        &self,
+        api: RDKafkaApiKey,
+        errors: &[RDKafkaRespErr],
+    ) -> anyhow::Result<()> {
+        let errors = errors.to_vec();
+        self.call(|reply| Command::FailRequests {
+            api,
+            errors: errors.clone(),
+            reply,
+        })
+        .with_context(|| format!("failed to inject errors into {api:?} requests"))
+    }
+
     fn call(&self, command: impl FnOnce(Reply) -> Command) -> anyhow::Result<()> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         self.commands
@@ -174,6 +197,10 @@ fn run_cluster(
                         .create_topic(&name, partitions, 1)
                         .map_err(Into::into),
                 );
+            }
+            Command::FailRequests { api, errors, reply } => {
+                cluster.request_errors(api, &errors);
+                let _ = reply.send(Ok(()));
             }
         }
     }

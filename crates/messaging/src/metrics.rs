@@ -12,6 +12,8 @@ pub struct MessagingMetrics {
     pub outbox_oldest_age_seconds: IntGauge,
     pub outbox_published: IntCounter,
     pub outbox_publish_errors: IntCounter,
+    /// Producers replaced after they failed fatally.
+    pub outbox_producer_renewals: IntCounter,
     /// Events handled, by topic and event type.
     pub handled: IntCounterVec,
     /// Redelivered events that were already handled.
@@ -23,6 +25,9 @@ pub struct MessagingMetrics {
     pub dead_lettered: IntCounterVec,
     /// Messages behind the partition's end, as librdkafka last reported.
     pub consumer_lag: IntGaugeVec,
+    /// Partitions of each topic the group has given this process: replicas
+    /// of a service share a topic's partitions between them.
+    pub assigned_partitions: IntGaugeVec,
 }
 
 impl MessagingMetrics {
@@ -44,6 +49,10 @@ impl MessagingMetrics {
             outbox_publish_errors: IntCounter::new(
                 "messaging_outbox_publish_errors_total",
                 "Relay rounds that failed and were retried",
+            )?,
+            outbox_producer_renewals: IntCounter::new(
+                "messaging_outbox_producer_renewals_total",
+                "Outbox producers replaced after a fatal error (fenced, or their producer id lost)",
             )?,
             handled: counter_vec(
                 "messaging_events_handled_total",
@@ -77,10 +86,18 @@ impl MessagingMetrics {
                 ),
                 &["group", "topic", "partition"],
             )?,
+            assigned_partitions: IntGaugeVec::new(
+                Opts::new(
+                    "messaging_consumer_assigned_partitions",
+                    "Partitions of the topic assigned to this process by its consumer group",
+                ),
+                &["group", "topic"],
+            )?,
         };
         registry.register(Box::new(metrics.outbox_backlog.clone()))?;
         registry.register(Box::new(metrics.outbox_oldest_age_seconds.clone()))?;
         registry.register(Box::new(metrics.outbox_published.clone()))?;
+        registry.register(Box::new(metrics.outbox_producer_renewals.clone()))?;
         registry.register(Box::new(metrics.outbox_publish_errors.clone()))?;
         registry.register(Box::new(metrics.handled.clone()))?;
         registry.register(Box::new(metrics.duplicates.clone()))?;
@@ -88,6 +105,7 @@ impl MessagingMetrics {
         registry.register(Box::new(metrics.failed.clone()))?;
         registry.register(Box::new(metrics.dead_lettered.clone()))?;
         registry.register(Box::new(metrics.consumer_lag.clone()))?;
+        registry.register(Box::new(metrics.assigned_partitions.clone()))?;
         Ok(metrics)
     }
 

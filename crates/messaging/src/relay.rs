@@ -9,6 +9,12 @@
 //! between publishes those rows again after restart (consumers dedupe by
 //! `event_id`), never loses them.
 //!
+//! A producer that failed fatally (the broker fenced it, or lost its
+//! producer id after a restart without its state) refuses every message
+//! from then on; the relay sees that after a failed round, starts a new
+//! producer and sends the round's undelivered rows again in id order, so
+//! nothing is lost and one key's events keep their order.
+//!
 //! Trade-offs, named: the round's transaction stays open while deliveries
 //! are awaited, so a long broker outage keeps one idle transaction open (and
 //! holds back vacuum in that database) — the price of strict order without a
@@ -22,7 +28,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::join_all;
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
@@ -92,7 +98,7 @@ impl Relay {
 
     /// Publishes until `shutdown` is cancelled, then flushes what is left
     /// (bounded by `shutdown_grace`).
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut listener = None;
         let mut backoff = Duration::from_millis(50);
         let mut last_prune = tokio::time::Instant::now();
@@ -125,6 +131,7 @@ impl Relay {
                 Err(error) => {
                     self.metrics.outbox_publish_errors.inc();
                     tracing::warn!(error = ?error, retry_in = ?backoff, "outbox relay round failed");
+                    self.renew_failed_producer();
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         () = shutdown.cancelled() => break,
@@ -151,6 +158,24 @@ impl Relay {
             }
         }
         self.flush_on_shutdown().await;
+    }
+
+    /// Replaces the producer when it has failed fatally: librdkafka never
+    /// sends another message through it.
+    fn renew_failed_producer(&mut self) {
+        let Some((code, reason)) = self.producer.client().fatal_error() else {
+            return;
+        };
+        match reliable_producer(&self.config.bootstrap) {
+            Ok(producer) => {
+                self.producer = producer;
+                self.metrics.outbox_producer_renewals.inc();
+                tracing::error!(%code, %reason, "the outbox producer failed fatally; publishing through a new one");
+            }
+            Err(error) => {
+                tracing::error!(%code, %reason, error = ?error, "the outbox producer failed fatally and a new one could not be made");
+            }
+        }
     }
 
     async fn listen(&self) -> anyhow::Result<PgListener> {

@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use messaging::kafka::{HEADER_DLQ_ERROR, HEADER_DLQ_TOPIC};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use shared_events::Topic;
 use support::*;
 use uuid::Uuid;
@@ -324,6 +325,44 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
         .collect();
     assert_eq!(seen.len(), 51, "each event handled once");
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), written);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_fenced_by_the_broker_is_replaced_and_nothing_is_lost_or_reordered() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 3);
+    let user = Uuid::new_v4();
+    commit(&pool, &[award(user, 0)]).await;
+    // The broker fences the relay's producer when it asks for its producer
+    // id, as one that restarted without its state ends up doing (after
+    // `UNKNOWN_PRODUCER_ID`): librdkafka sends nothing through that
+    // producer, ever.
+    broker
+        .fail_requests(
+            RDKafkaApiKey::InitProducerId,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_PRODUCER_FENCED],
+        )
+        .expect("inject the fencing");
+    let (relay, metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
+    let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    for points in 1..40 {
+        commit(&pool, &[award(user, points)]).await;
+    }
+    eventually(WAIT, "all 40 events are handled", || async {
+        handled(&pool).await.len() >= 40
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    consumer.stop().await;
+    relay.stop().await;
+
+    assert_eq!(
+        metrics.outbox_producer_renewals.get(),
+        1,
+        "the fenced producer was replaced"
+    );
+    let points: Vec<i64> = handled(&pool).await.into_iter().map(|(_, _, p)| p).collect();
+    assert_eq!(points, (0..40).collect::<Vec<_>>(), "each once, in order");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -130,15 +130,17 @@ impl Running {
 }
 
 pub fn start_relay(pool: &PgPool, bootstrap: &str) -> Running {
-    let relay = Relay::new(
-        pool.clone(),
-        RelayConfig::new(bootstrap),
-        MessagingMetrics::unregistered(),
-    )
-    .expect("create relay");
+    start_relay_measured(pool, bootstrap).0
+}
+
+/// [`start_relay`], and the relay's metrics.
+pub fn start_relay_measured(pool: &PgPool, bootstrap: &str) -> (Running, MessagingMetrics) {
+    let metrics = MessagingMetrics::unregistered();
+    let relay = Relay::new(pool.clone(), RelayConfig::new(bootstrap), metrics.clone())
+        .expect("create relay");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(relay.run(shutdown.clone()));
-    Running { shutdown, task }
+    (Running { shutdown, task }, metrics)
 }
 
 pub fn start_consumer(
