@@ -1,7 +1,8 @@
 //! The journeys of the order capability on the whole fleet, as its users
 //! meet it: the eight real binaries started by the launcher (the README's
 //! run command's code path) with the embedded broker and a private
-//! PostgreSQL, driven only through the public REST APIs, as the webshop and
+//! PostgreSQL (order and dispatcher each as two replicas), driven only
+//! through the public REST APIs, as the webshop and
 //! businesses would. Local third parties stand in for the outside world
 //! only: an SMTP recorder receives every email, and a business's own
 //! server takes its parts by webhook.
@@ -40,6 +41,7 @@ mod fixture;
 mod invariants;
 mod plugins;
 mod refusals;
+mod replicas;
 mod world;
 
 type JourneyFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -79,6 +81,7 @@ fn faults() -> Vec<(&'static str, Journey)> {
         faults::a_checkout_survives_the_checkout_service_killed_and_is_retried,
         faults::an_order_rides_out_a_postgres_restart,
         faults::an_order_rides_out_the_broker_down_for_ten_seconds,
+        replicas::two_replicas_share_partitions_and_one_hands_its_share_to_the_other,
     ]
 }
 
@@ -122,7 +125,12 @@ fn main() -> ExitCode {
     let world = runtime.block_on(async {
         let smtp = SmtpCatcher::start().await;
         let webhooks = WebhookBusiness::start().await;
-        let fleet = Fleet::start_with(&[("HEYBLUE_SMTP_URL", &smtp.url())]).await;
+        // Two replicas of order and dispatcher serve every journey.
+        let fleet = Fleet::start_with(&[
+            ("HEYBLUE_SMTP_URL", &smtp.url()),
+            ("HEYBLUE_REPLICAS", "order=2,dispatcher=2"),
+        ])
+        .await;
         Arc::new(World::new(fleet, smtp, webhooks))
     });
 

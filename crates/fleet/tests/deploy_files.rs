@@ -15,10 +15,14 @@ use std::path::{Path, PathBuf};
 use fleet::{Service, ALL, DATABASE};
 use serde::Deserialize;
 use serde_yaml_ng::Value;
+use shared_events::Topic;
 
 const INIT_SQL: &str = "deploy/postgres/init.sql";
 const COMPOSE: &str = "deploy/docker-compose.yml";
 const DOCKERFILE: &str = "deploy/Dockerfile";
+/// How far apart a service's replicas are published (the launcher's
+/// `HEYBLUE_REPLICAS` uses the same step).
+const REPLICA_PORT_STEP: u16 = 100;
 
 /// The image every service of the fleet runs in the compose file; other
 /// compose services (PostgreSQL, Kafka, the SMTP catcher) are not the fleet's.
@@ -219,8 +223,12 @@ fn check_compose(
     drift: &mut Drift,
 ) {
     let mut document: Value = serde_yaml_ng::from_str(text).expect("compose file is YAML");
-    // The services share their settings through `<<: *anchor`.
-    document.apply_merge().expect("compose file's merge keys");
+    // The services share their settings through `<<: *anchor`, and a
+    // replica merges its service, which merges the shared settings:
+    // `apply_merge` resolves one level at a time.
+    while has_merge_key(&document) {
+        document.apply_merge().expect("compose file's merge keys");
+    }
     let compose: ComposeFile =
         serde_yaml_ng::from_value(document).expect("compose file has services");
     let fleet: BTreeMap<&String, &ComposeService> = compose
@@ -234,9 +242,27 @@ fn check_compose(
         })
         .collect();
 
+    // `order-2` is a further replica of `order`: checked against it below,
+    // not a service of its own.
+    let (replicas, fleet): (BTreeMap<_, _>, BTreeMap<_, _>) = fleet
+        .into_iter()
+        .partition(|(name, _)| replica_of(roster, name).is_some());
     let expected = roster.iter().map(|s| s.name.to_owned()).collect();
     let found = fleet.keys().map(|name| (*name).clone()).collect();
     drift.compare(COMPOSE, "service", &expected, &found);
+    for (name, replica) in &replicas {
+        if let Some((service, number)) = replica_of(roster, name) {
+            check_replica(
+                &service,
+                number,
+                name,
+                replica,
+                fleet.get(&service.name.to_owned()),
+                drift,
+            );
+        }
+    }
+    check_topics_job(&compose, drift);
 
     for service in roster {
         let Some(deployed) = fleet.get(&service.name.to_owned()) else {
@@ -307,6 +333,98 @@ fn check_compose(
         }
         check_peer_urls(roster, name, &deployed.environment, drift);
     }
+}
+
+fn has_merge_key(value: &Value) -> bool {
+    match value {
+        Value::Mapping(mapping) => {
+            mapping.contains_key("<<") || mapping.values().any(has_merge_key)
+        }
+        Value::Sequence(items) => items.iter().any(has_merge_key),
+        _ => false,
+    }
+}
+
+/// `(service, n)` when `name` is `<service>-<n>`, a further replica of a
+/// service of the roster (n ≥ 2).
+fn replica_of(roster: &[Service], name: &str) -> Option<(Service, u16)> {
+    let (base, number) = name.rsplit_once('-')?;
+    let number: u16 = number.parse().ok().filter(|n| *n >= 2)?;
+    let service = roster.iter().find(|service| service.name == base)?;
+    Some((*service, number))
+}
+
+/// A further replica runs its service's binary on its service's port and
+/// database, published [`REPLICA_PORT_STEP`] per replica above it, as the
+/// launcher's `HEYBLUE_REPLICAS` places them.
+fn check_replica(
+    service: &Service,
+    number: u16,
+    name: &str,
+    replica: &ComposeService,
+    first: Option<&&ComposeService>,
+    drift: &mut Drift,
+) {
+    let env = |deployed: &ComposeService, key: &str| deployed.environment.get(key).and_then(scalar);
+    let published = format!(
+        "{}:{}",
+        service.port + REPLICA_PORT_STEP * (number - 1),
+        service.port
+    );
+    if replica.ports != [published.clone()] {
+        drift.say(
+            COMPOSE,
+            format!(
+                "{name} publishes {:?}, a replica there publishes {published}",
+                replica.ports
+            ),
+        );
+    }
+    if env(replica, "PORT") != Some(service.port.to_string()) {
+        drift.say(
+            COMPOSE,
+            format!("{name}'s PORT is not {}'s {}", service.name, service.port),
+        );
+    }
+    let command = replica.command.as_ref().and_then(scalar);
+    if command.as_deref() != Some(service.binary()) {
+        drift.say(
+            COMPOSE,
+            format!("{name} runs {command:?}, not {}", service.binary()),
+        );
+    }
+    if first.is_some_and(|first| env(first, "DATABASE_URL") != env(replica, "DATABASE_URL")) {
+        drift.say(
+            COMPOSE,
+            format!("{name}'s DATABASE_URL is not {}'s", service.name),
+        );
+    }
+}
+
+/// The job that creates the topics (the compose service with a `TOPICS`
+/// setting) creates every topic of the contract, and no other.
+fn check_topics_job(compose: &ComposeFile, drift: &mut Drift) {
+    let listed: BTreeSet<String> = compose
+        .services
+        .values()
+        .filter_map(|service| service.environment.get("TOPICS").and_then(scalar))
+        .flat_map(|topics| {
+            topics
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected = Topic::ALL
+        .iter()
+        .map(|topic| topic.name().to_owned())
+        .collect();
+    drift.compare(
+        COMPOSE,
+        "topic (TOPICS of the topics job)",
+        &expected,
+        &listed,
+    );
 }
 
 /// `HEYBLUE_*_URL` settings that name no peer service: where email goes, the
@@ -500,6 +618,23 @@ fn a_binary_missing_from_the_dockerfile_is_named() {
         [
             format!("{DOCKERFILE}: binary (for bin in …) dispatcher is missing"),
             format!("{DOCKERFILE}: port (EXPOSE) 8087 is missing"),
+        ]
+    );
+}
+
+#[test]
+fn a_replica_on_the_wrong_port_and_a_topic_the_job_forgot_are_named() {
+    let mut files = DeployFiles::read();
+    files.compose = files.compose.replace("\"8186:8086\"", "\"8187:8086\"");
+    files.compose = files.compose.replace(" heyblue.payment.v1", "");
+    let drift = deploy_drift(ALL, &files);
+    assert_eq!(
+        drift,
+        [
+            format!(
+                "{COMPOSE}: order-2 publishes [\"8187:8086\"], a replica there publishes 8186:8086"
+            ),
+            format!("{COMPOSE}: topic (TOPICS of the topics job) heyblue.payment.v1 is missing"),
         ]
     );
 }

@@ -14,8 +14,9 @@ pub const READY_LINE: &str = "heyblue fleet ready";
 /// What the banner shows.
 #[derive(Debug)]
 pub struct Banner<'a> {
-    /// `(service, port)` for every service.
-    pub services: Vec<(&'static str, u16)>,
+    /// `(process, port)` for every process: a service, or a further
+    /// replica of one (`order-2`).
+    pub services: Vec<(String, u16)>,
     pub tokens: &'a [DemoToken],
     pub token_days: u64,
     pub jwt_secret: &'a str,
@@ -150,7 +151,10 @@ mod tests {
     fn banner_lines(seeded: &SeedReport) -> Vec<String> {
         let tokens = demo_tokens("secret", &seeded.businesses);
         Banner {
-            services: vec![("catalog", 8081), ("payment-gateway", 8085)],
+            services: vec![
+                ("catalog".to_owned(), 8081),
+                ("payment-gateway".to_owned(), 8085),
+            ],
             tokens: &tokens,
             token_days: 30,
             jwt_secret: "secret",

@@ -26,10 +26,14 @@ pub const DEFAULT_DATA_DIR: &str = "./.local";
 /// under `/root`): one directory per checkout below this one.
 pub const ROOT_CLUSTER_BASE: &str = "/var/lib/heyblue";
 
-/// The width of the longest service name, so prefixed log lines line up.
-pub fn name_width() -> usize {
-    fleet::ALL.iter().map(|s| s.name.len()).max().unwrap_or(0)
-}
+/// How far apart the ports of one service's replicas are: the second
+/// replica of order (8086) listens on 8186, a third on 8286.
+pub const REPLICA_PORT_STEP: u16 = 100;
+
+/// The most replicas a service may run: every topic has this many
+/// partitions, and a consumer group gives each partition to one member, so
+/// a further replica would only wait.
+pub const MAX_REPLICAS: u16 = 6;
 
 /// `base_port + offset`, or an error naming the variable when that leaves
 /// the port range.
@@ -61,6 +65,21 @@ pub struct Config {
     pub colour: Colour,
     /// Where the services send email: an SMTP server, else `.eml` files.
     pub mail: Mail,
+    /// How many processes run each service named in `HEYBLUE_REPLICAS`;
+    /// every other service runs once.
+    pub replicas: Vec<(&'static str, u16)>,
+}
+
+/// One process of the fleet: a service's first replica (named like the
+/// service, on its port) or a further one (`order-2`, on the port
+/// [`REPLICA_PORT_STEP`] above).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub service: Service,
+    /// 1 for the first replica.
+    pub replica: u16,
+    pub name: String,
+    pub port: u16,
 }
 
 /// Where emails go in this run.
@@ -128,6 +147,8 @@ environment:
   HEYBLUE_BIN_DIR      where the service binaries are (default: beside this one)
   HEYBLUE_SMTP_URL     SMTP server for the services' email (e.g. smtp://127.0.0.1:1025);
                        unset, emails are .eml files in <data dir>/mail
+  HEYBLUE_REPLICAS     processes per service, e.g. order=2,dispatcher=2 (at most 6);
+                       replica k listens 100*(k-1) above the service's port
   RUST_LOG, LOG_FORMAT passed to every service
   LOG_COLOR            auto (colours on a terminal), always or never; NO_COLOR
                        turns auto off";
@@ -173,6 +194,10 @@ impl Command {
         for service in fleet::ALL {
             offset_port(service.port, port_offset)?;
         }
+        let replicas = match non_empty("HEYBLUE_REPLICAS") {
+            None => Vec::new(),
+            Some(value) => parse_replicas(&value, port_offset)?,
+        };
 
         let log_color = env("LOG_COLOR");
         let no_color = env("NO_COLOR");
@@ -207,8 +232,57 @@ impl Command {
             rust_log: non_empty("RUST_LOG").unwrap_or_else(|| "info".to_owned()),
             log_format: non_empty("LOG_FORMAT"),
             colour,
+            replicas,
         }))
     }
+}
+
+/// `HEYBLUE_REPLICAS`: comma-separated `<service>=<count>`, each service of
+/// the roster at most once, each count 1..=[`MAX_REPLICAS`] and every
+/// replica's port within the port range.
+fn parse_replicas(value: &str, port_offset: u16) -> anyhow::Result<Vec<(&'static str, u16)>> {
+    let mut replicas: Vec<(&'static str, u16)> = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, count) = entry.split_once('=').with_context(|| {
+            format!("HEYBLUE_REPLICAS: {entry:?} is not <service>=<count>, e.g. order=2")
+        })?;
+        let service = fleet::service(name.trim()).with_context(|| {
+            format!(
+                "HEYBLUE_REPLICAS: no service {:?}; the services are {}",
+                name.trim(),
+                fleet::ALL
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+        let count: u16 = count
+            .trim()
+            .parse()
+            .ok()
+            .filter(|count| (1..=MAX_REPLICAS).contains(count))
+            .with_context(|| {
+                format!(
+                    "HEYBLUE_REPLICAS: {}: {count:?} replicas; expected 1..={MAX_REPLICAS} (a topic's partitions)",
+                    service.name
+                )
+            })?;
+        if replicas.iter().any(|(named, _)| *named == service.name) {
+            bail!("HEYBLUE_REPLICAS: {} is named twice", service.name);
+        }
+        let base = offset_port(service.port, port_offset)?;
+        u16::try_from(u32::from(base) + u32::from(REPLICA_PORT_STEP) * u32::from(count - 1))
+            .ok()
+            .with_context(|| {
+                format!(
+                    "HEYBLUE_REPLICAS: {count} replicas of {} would listen past port 65535",
+                    service.name
+                )
+            })?;
+        replicas.push((service.name, count));
+    }
+    Ok(replicas)
 }
 
 impl Config {
@@ -216,6 +290,45 @@ impl Config {
     pub fn port(&self, service: &Service) -> u16 {
         // Checked for every service when the config was read.
         service.port.saturating_add(self.port_offset)
+    }
+
+    /// How many processes run `service`.
+    pub fn replicas(&self, service: &Service) -> u16 {
+        self.replicas
+            .iter()
+            .find(|(name, _)| *name == service.name)
+            .map_or(1, |(_, count)| *count)
+    }
+
+    /// Every process of the fleet, in the roster's order, replicas of a
+    /// service together.
+    pub fn instances(&self) -> Vec<Instance> {
+        fleet::ALL
+            .iter()
+            .flat_map(|service| {
+                (1..=self.replicas(service)).map(move |replica| Instance {
+                    service: *service,
+                    replica,
+                    name: match replica {
+                        1 => service.name.to_owned(),
+                        _ => format!("{}-{replica}", service.name),
+                    },
+                    // Checked when the config was read.
+                    port: self
+                        .port(service)
+                        .saturating_add(REPLICA_PORT_STEP * (replica - 1)),
+                })
+            })
+            .collect()
+    }
+
+    /// The width of the longest process name, so prefixed log lines line up.
+    pub fn name_width(&self) -> usize {
+        self.instances()
+            .iter()
+            .map(|instance| instance.name.len())
+            .max()
+            .unwrap_or(0)
     }
 
     /// The directory of the private PostgreSQL cluster.
@@ -403,6 +516,64 @@ mod tests {
             root_cluster_dir(Path::new("/root/other/project/.local"))
         );
         assert!(dir.ends_with("postgres"));
+    }
+
+    #[test]
+    fn replicas_get_their_own_names_and_ports_above_the_first() {
+        let config = config(
+            &[],
+            &[
+                ("HEYBLUE_REPLICAS", "order=2, dispatcher=3"),
+                ("HEYBLUE_PORT_OFFSET", "1000"),
+            ],
+        );
+        let processes: Vec<(String, u16)> = config
+            .instances()
+            .into_iter()
+            .map(|instance| (instance.name, instance.port))
+            .collect();
+        let listed = |name: &str| processes.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
+        assert_eq!(processes.len(), 8 + 1 + 2);
+        assert_eq!(listed("order"), Some(9086));
+        assert_eq!(listed("order-2"), Some(9186));
+        assert_eq!(listed("dispatcher-2"), Some(9187));
+        assert_eq!(listed("dispatcher-3"), Some(9287));
+        assert_eq!(listed("catalog-2"), None);
+        assert_eq!(config.replicas(&fleet::CATALOG), 1);
+        assert_eq!(config.name_width(), "payment-gateway".len());
+        let defaults = self::config(&[], &[]);
+        assert_eq!(defaults.instances().len(), 8);
+    }
+
+    #[test]
+    fn replicas_that_cannot_run_are_refused_by_name() {
+        let refused = |value: &str| {
+            parse(
+                &[],
+                &[
+                    ("HEYBLUE_REPLICAS", value),
+                    ("HEYBLUE_PORT_OFFSET", "57000"),
+                ],
+            )
+            .expect_err(value)
+            .to_string()
+        };
+        assert!(refused("orders=2").contains("no service \"orders\""));
+        assert!(refused("order").contains("<service>=<count>"));
+        assert!(refused("order=0").contains("expected 1..=6"));
+        assert!(refused("order=7").contains("expected 1..=6"));
+        assert!(refused("order=two").contains("expected 1..=6"));
+        assert!(refused("order=2,order=3").contains("named twice"));
+        // 8086 + 57000 + 500 is past the port range; + 400 is not.
+        assert!(refused("order=6").contains("past port 65535"));
+        assert!(parse(
+            &[],
+            &[
+                ("HEYBLUE_REPLICAS", "order=5"),
+                ("HEYBLUE_PORT_OFFSET", "57000")
+            ]
+        )
+        .is_ok());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::banner::Banner;
-use crate::config::{name_width, root_cluster_dir, Config, Mail};
+use crate::config::{root_cluster_dir, Config, Instance, Mail};
 use crate::seed::{self, DEMO_TOKEN_TTL};
 use crate::supervisor::{ChildSpec, Labels, Supervisor};
 
@@ -51,8 +51,8 @@ struct Stack {
 enum Outcome {
     /// Stopped by a signal.
     Stopped,
-    /// These services never answered `/readyz` with 200.
-    NotReady(Vec<&'static str>),
+    /// These processes never answered `/readyz` with 200.
+    NotReady(Vec<String>),
 }
 
 /// Runs the fleet until Ctrl-C or SIGTERM; the process's exit code.
@@ -162,23 +162,24 @@ async fn launch(
     stack.broker = Some(broker);
     eprintln!("local-stack | embedded broker on {bootstrap}");
 
-    let specs = fleet::ALL
+    let instances = config.instances();
+    let specs = instances
         .iter()
-        .map(|service| child_spec(config, service, &provisioned, &bootstrap))
+        .map(|instance| child_spec(config, instance, &provisioned, &bootstrap))
         .collect();
     stack.supervisor = Some(Supervisor::start(
         specs,
         Labels {
-            width: name_width(),
+            width: config.name_width(),
             colour: config.colour,
         },
         shutdown.child_token(),
         force.clone(),
     ));
 
-    let targets: Vec<(&'static str, u16)> = fleet::ALL
-        .iter()
-        .map(|service| (service.name, config.port(service)))
+    let targets: Vec<(String, u16)> = instances
+        .into_iter()
+        .map(|instance| (instance.name, instance.port))
         .collect();
     let Some(not_ready) = until_shutdown(shutdown, wait_until_ready(&targets)).await else {
         return Ok(Outcome::Stopped);
@@ -335,12 +336,15 @@ fn cluster_dir(config: &Config) -> anyhow::Result<PathBuf> {
 
 fn child_spec(
     config: &Config,
-    service: &Service,
+    instance: &Instance,
     provisioned: &Provisioned,
     bootstrap: &str,
 ) -> ChildSpec {
+    let service = &instance.service;
+    // Replicas of a service share its schema and so its consumer group,
+    // outbox and job queue.
     let mut env = vec![
-        ("PORT".to_owned(), config.port(service).to_string()),
+        ("PORT".to_owned(), instance.port.to_string()),
         ("DATABASE_URL".to_owned(), provisioned.url(service.schema)),
         ("KAFKA_BOOTSTRAP".to_owned(), bootstrap.to_owned()),
         (
@@ -369,10 +373,11 @@ fn child_spec(
     // 3-D Secure page, the dispatcher's action links), on its offset port.
     env.push((
         "HEYBLUE_PUBLIC_BASE_URL".to_owned(),
-        format!("http://127.0.0.1:{}", config.port(service)),
+        format!("http://127.0.0.1:{}", instance.port),
     ));
     // Where every peer listens, since the port offset moves them off the
-    // defaults that services would otherwise assume.
+    // defaults that services would otherwise assume. Peers call a service's
+    // first replica; further ones share its events and background work.
     for peer in fleet::ALL {
         env.push((
             peer.url_variable(),
@@ -380,7 +385,7 @@ fn child_spec(
         ));
     }
     ChildSpec {
-        name: service.name,
+        name: instance.name.clone(),
         program: config.bin_dir.join(service.binary()),
         env,
     }
@@ -400,14 +405,14 @@ fn mail_variable(mail: &Mail) -> (String, String) {
 
 /// Polls every service's `/readyz` until all answer 200 or [`READY_TIMEOUT`]
 /// passes; the services still not ready.
-async fn wait_until_ready(targets: &[(&'static str, u16)]) -> anyhow::Result<Vec<&'static str>> {
+async fn wait_until_ready(targets: &[(String, u16)]) -> anyhow::Result<Vec<String>> {
     eprintln!(
         "local-stack | waiting for {} services to become ready",
         targets.len()
     );
     let client = probe_client()?;
     let deadline = Instant::now() + READY_TIMEOUT;
-    let mut pending: Vec<(&'static str, u16)> = targets.to_vec();
+    let mut pending: Vec<(String, u16)> = targets.to_vec();
     loop {
         let checks = pending
             .iter()

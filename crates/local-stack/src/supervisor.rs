@@ -52,7 +52,7 @@ impl Labels {
 /// What to run for one service.
 #[derive(Debug, Clone)]
 pub struct ChildSpec {
-    pub name: &'static str,
+    pub name: String,
     pub program: PathBuf,
     pub env: Vec<(String, String)>,
 }
@@ -183,7 +183,7 @@ fn spawn(spec: &ChildSpec, labels: Labels) -> anyhow::Result<Child> {
     let mut child = command
         .spawn()
         .with_context(|| format!("failed to start {}", spec.program.display()))?;
-    let stdout_label = labels.label(spec.name, labels.colour.stdout);
+    let stdout_label = labels.label(&spec.name, labels.colour.stdout);
     if let Some(pid) = child.id() {
         println!("{stdout_label} | started, pid {pid}");
     }
@@ -191,7 +191,7 @@ fn spawn(spec: &ChildSpec, labels: Labels) -> anyhow::Result<Child> {
         tokio::spawn(forward_lines(stdout, stdout_label, Stream::Stdout));
     }
     if let Some(stderr) = child.stderr.take() {
-        let stderr_label = labels.label(spec.name, labels.colour.stderr);
+        let stderr_label = labels.label(&spec.name, labels.colour.stderr);
         tokio::spawn(forward_lines(stderr, stderr_label, Stream::Stderr));
     }
     Ok(child)
@@ -212,7 +212,7 @@ async fn run_child(
             Err(error) => ChildOutcome::Failed(format!("failed to wait for {}: {error}", spec.name)),
         },
         () = shutdown.cancelled() => {
-            stop_child(spec.name, &mut child, stdin, force).await;
+            stop_child(&spec.name, &mut child, stdin, force).await;
             ChildOutcome::Stopped
         }
     }
@@ -349,7 +349,7 @@ mod tests {
     #[tokio::test]
     async fn a_child_is_stopped_with_sigterm_and_leaves_nothing_behind() {
         let spec = ChildSpec {
-            name: "sleeper",
+            name: "sleeper".to_owned(),
             program: PathBuf::from("sh"),
             env: Vec::new(),
         };
@@ -364,7 +364,7 @@ mod tests {
         // Give the shell time to install its trap.
         tokio::time::sleep(Duration::from_millis(200)).await;
         let started = Instant::now();
-        stop_child(spec.name, &mut child, stdin, &CancellationToken::new()).await;
+        stop_child(&spec.name, &mut child, stdin, &CancellationToken::new()).await;
         assert!(started.elapsed() < STOP_GRACE);
         assert!(child.try_wait().expect("waitable").is_some());
         let pid = Pid::from_raw(i32::try_from(pid).expect("pid fits"));
