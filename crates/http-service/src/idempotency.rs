@@ -54,10 +54,10 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use futures::FutureExt;
 use schema_versions::ComponentSchema;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use futures::FutureExt;
 use sqlx::{PgPool, Row};
 use trace_context::{RequestId, TraceParent};
 use tracing::Instrument;

@@ -406,7 +406,11 @@ async fn a_handler_running_past_its_lease_keeps_its_key_while_it_runs() {
     let second = shop.post("/v1/slow", user, Some("k-long"), "{}").await;
     assert_eq!(first.await.unwrap(), (201, json!({"run": 1})));
     assert_eq!(second, (201, json!({"run": 1})));
-    assert_eq!(shop.runs(), 1, "the duplicate waited instead of taking over");
+    assert_eq!(
+        shop.runs(),
+        1,
+        "the duplicate waited instead of taking over"
+    );
 }
 
 #[tokio::test]

@@ -416,7 +416,10 @@ impl ConsumerRunner {
                     continue;
                 }
             };
-            let key = (message.message.topic().to_owned(), message.message.partition());
+            let key = (
+                message.message.topic().to_owned(),
+                message.message.partition(),
+            );
             let sender = partitions.entry(key).or_insert_with(|| {
                 let (sender, receiver) = mpsc::channel(worker.config.partition_buffer);
                 tasks.spawn(worker.clone().run_partition(receiver));

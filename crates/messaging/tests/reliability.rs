@@ -361,7 +361,11 @@ async fn a_producer_fenced_by_the_broker_is_replaced_and_nothing_is_lost_or_reor
         1,
         "the fenced producer was replaced"
     );
-    let points: Vec<i64> = handled(&pool).await.into_iter().map(|(_, _, p)| p).collect();
+    let points: Vec<i64> = handled(&pool)
+        .await
+        .into_iter()
+        .map(|(_, _, p)| p)
+        .collect();
     assert_eq!(points, (0..40).collect::<Vec<_>>(), "each once, in order");
 }
 

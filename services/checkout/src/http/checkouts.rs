@@ -3,7 +3,6 @@
 //! `POST /v1/checkouts/{id}/confirm` (`Idempotency-Key` optional) and
 //! `GET /v1/checkouts/{id}`.
 
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,10 +30,7 @@ pub fn router(state: &ServiceState) -> OpenApiRouter<CheckoutState> {
     // once its lease, no longer renewed, runs out (seconds), and carries on
     // the checkout that request began.
     let create = OpenApiRouter::new().routes(routes!(create)).route_layer(
-        axum::middleware::from_fn_with_state(
-            state.idempotency_required(),
-            idempotency::middleware,
-        ),
+        axum::middleware::from_fn_with_state(state.idempotency_required(), idempotency::middleware),
     );
     let confirm = OpenApiRouter::new().routes(routes!(confirm)).route_layer(
         axum::middleware::from_fn_with_state(state.idempotency(), idempotency::middleware),
