@@ -32,7 +32,7 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::{Headers, Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::statistics::Statistics;
 use rdkafka::ClientContext;
 use shared_events::{Envelope, EnvelopeHeader, EventFamily, Topic};
@@ -209,9 +209,14 @@ struct LagContext {
     /// Counts rebalances: a message received under an older count belongs
     /// to an assignment that has ended.
     generation: Arc<AtomicU64>,
+    errors: kafka::ErrorThrottle,
 }
 
 impl ClientContext for LagContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (topic, stats) in statistics.topics {
             for (partition, stats) in stats.partitions {
@@ -378,6 +383,7 @@ impl ConsumerRunner {
                     metrics: self.metrics.clone(),
                     joined: self.joined.clone(),
                     generation: self.generation.clone(),
+                    errors: kafka::ErrorThrottle::default(),
                 })
                 .context("failed to create Kafka consumer")?,
         );
@@ -492,7 +498,7 @@ struct Worker {
     pool: PgPool,
     metrics: MessagingMetrics,
     routes: HashMap<&'static str, Arc<dyn Route>>,
-    dead_letters: FutureProducer,
+    dead_letters: kafka::ReliableProducer,
     consumer: Arc<KafkaConsumer>,
     shutdown: CancellationToken,
     generation: Arc<AtomicU64>,

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::FutureProducer;
@@ -37,13 +36,96 @@ pub(crate) fn headers<'a>(
         })
 }
 
+/// Logs librdkafka's client errors without flooding: while a broker is
+/// away every client reports each failed connection attempt, about ten
+/// lines a second across a service. The first error of each kind is
+/// logged at once; repeats within [`ErrorThrottle::WINDOW`] are counted and
+/// told in one line with the next one after it.
+#[derive(Default)]
+pub struct ErrorThrottle {
+    seen: std::sync::Mutex<std::collections::HashMap<String, Repeats>>,
+}
+
+struct Repeats {
+    logged_at: std::time::Instant,
+    suppressed: u64,
+}
+
+impl ErrorThrottle {
+    pub const WINDOW: Duration = Duration::from_secs(60);
+
+    pub fn report(&self, error: &rdkafka::error::KafkaError, reason: &str) {
+        let kind = match error.rdkafka_error_code() {
+            Some(code) => format!("{code:?}"),
+            None => error.to_string(),
+        };
+        let Ok(mut seen) = self.seen.lock() else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        match seen.get_mut(&kind) {
+            Some(repeats) if now.duration_since(repeats.logged_at) < Self::WINDOW => {
+                repeats.suppressed += 1;
+            }
+            Some(repeats) => {
+                tracing::warn!(
+                    %error,
+                    reason,
+                    repeated = repeats.suppressed,
+                    "Kafka client error (again; repeated is how many were not logged since the last line)"
+                );
+                *repeats = Repeats {
+                    logged_at: now,
+                    suppressed: 0,
+                };
+            }
+            None => {
+                tracing::warn!(%error, reason, "Kafka client error");
+                seen.insert(
+                    kind,
+                    Repeats {
+                        logged_at: now,
+                        suppressed: 0,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// The client context of the fleet's producers and admin clients: librdkafka's
+/// errors through an [`ErrorThrottle`].
+#[derive(Default)]
+pub struct QuietContext {
+    errors: ErrorThrottle,
+}
+
+impl rdkafka::ClientContext for QuietContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.errors.report(&error, reason);
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for QuietContext {}
+
+/// The producer the relay and the dead-letter writer use.
+pub type ReliableProducer = FutureProducer<QuietContext>;
+
 /// The base client configuration for `bootstrap`.
 pub fn client_config(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)
         .set("reconnect.backoff.ms", "100")
-        .set("reconnect.backoff.max.ms", "2000");
+        .set("reconnect.backoff.max.ms", "2000")
+        // A request that a broker leaves unanswered (it went away without
+        // closing the connection, or came back without the state the
+        // request needs) is given up after this and sent again. With
+        // librdkafka's default, 60 s, the first produce and fetch of each
+        // service after the embedded broker's outage waited a minute each,
+        // one hop after another; a produce with acks=all or a fetch (at
+        // most fetch.wait.max.ms on top) takes milliseconds otherwise.
+        .set("socket.timeout.ms", "5000");
     config
 }
 
@@ -51,7 +133,7 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 /// with `message.timeout.ms=0` librdkafka keeps retrying while the broker is
 /// away, so a caller that waits for delivery gets it in order once the broker
 /// is back. Callers bound how long they wait themselves.
-pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
+pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<ReliableProducer> {
     client_config(bootstrap)
         // Java clients' partitioner, so every producer puts a key on the same partition.
         .set("partitioner", "murmur2_random")
@@ -61,7 +143,7 @@ pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<FutureProducer> {
         // Wait at most 1 ms for more messages: batches form under load, and a
         // lone event is not held back.
         .set("linger.ms", "1")
-        .create()
+        .create_with_context(QuietContext::default())
         .context("failed to create Kafka producer")
 }
 
@@ -88,14 +170,16 @@ pub async fn ensure_topics(
     if missing.is_empty() {
         return Ok(());
     }
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
-        .create()
+    let admin: AdminClient<QuietContext> = client_config(bootstrap)
+        .create_with_context(QuietContext::default())
         .context("failed to create Kafka admin client")?;
     let new_topics: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|name| NewTopic::new(name, partitions, TopicReplication::Fixed(replication)))
         .collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Duration::from_secs(10)))
+        .request_timeout(Some(Duration::from_secs(10)));
     let results = admin
         .create_topics(&new_topics, &options)
         .await
@@ -112,8 +196,8 @@ pub async fn ensure_topics(
 /// The names of the topics the cluster has.
 pub async fn existing_topics(bootstrap: &str) -> anyhow::Result<Vec<String>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let client: BaseConsumer = client_config(bootstrap)
-        .create()
+    let client: BaseConsumer<QuietContext> = client_config(bootstrap)
+        .create_with_context(QuietContext::default())
         .context("failed to create Kafka client")?;
     tokio::task::spawn_blocking(move || {
         let metadata = client
@@ -129,34 +213,113 @@ pub async fn existing_topics(bootstrap: &str) -> anyhow::Result<Vec<String>> {
     .context("metadata reader panicked")?
 }
 
-/// Answers whether the broker can be reached, for `/readyz`. Holds one
-/// client so a probe does not start a new one each time.
+/// Answers whether the broker can be reached and has the service's topics,
+/// for `/readyz`. Holds one client so a probe does not start a new one each
+/// time.
 #[derive(Clone)]
 pub struct BrokerProbe {
-    client: std::sync::Arc<rdkafka::consumer::BaseConsumer>,
+    client: std::sync::Arc<rdkafka::consumer::BaseConsumer<QuietContext>>,
+    bootstrap: String,
+    /// Topics the service publishes or consumes, with their `.dlq` twins.
+    topics: Vec<Topic>,
+    /// How a missing topic is created again: (partitions, replication).
+    recreate: Option<(i32, i32)>,
+    /// Set while missing topics are being created again, so probes that
+    /// keep failing meanwhile start no second attempt.
+    recreating: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl BrokerProbe {
     pub fn new(bootstrap: &str) -> anyhow::Result<Self> {
         let client = client_config(bootstrap)
-            .create()
+            .create_with_context(QuietContext::default())
             .context("failed to create Kafka client for readiness checks")?;
         Ok(BrokerProbe {
             client: std::sync::Arc::new(client),
+            bootstrap: bootstrap.to_owned(),
+            topics: Vec::new(),
+            recreate: None,
+            recreating: std::sync::Arc::default(),
         })
     }
 
-    /// Fetches cluster metadata within `timeout`.
+    /// Also requires `topics` and their `.dlq` twins to exist with at least
+    /// one partition: a broker that came back without them (restarted
+    /// without its state) would otherwise leave consumers assigned nothing
+    /// and the relay publishing into nowhere while the service says it is
+    /// ready. A missing topic is created again as at start-up.
+    pub fn requiring(mut self, topics: &[Topic], partitions: i32, replication: i32) -> Self {
+        self.topics = topics.to_vec();
+        self.recreate = Some((partitions, replication));
+        self
+    }
+
+    /// Fetches cluster metadata within `timeout` and checks the topics.
     pub async fn check(&self, timeout: Duration) -> anyhow::Result<()> {
         use rdkafka::consumer::Consumer;
         let client = self.client.clone();
-        tokio::task::spawn_blocking(move || {
-            client
+        let wanted: Vec<&'static str> = self
+            .topics
+            .iter()
+            .flat_map(|topic| [topic.name(), topic.dlq_name()])
+            .collect();
+        let missing = tokio::task::spawn_blocking(move || {
+            let metadata = client
                 .fetch_metadata(None, timeout)
-                .map(|_| ())
-                .context("broker metadata unavailable")
+                .context("broker metadata unavailable")?;
+            let usable = |name: &str| {
+                metadata.topics().iter().any(|topic| {
+                    topic.name() == name
+                        && topic.error().is_none()
+                        && !topic.partitions().is_empty()
+                })
+            };
+            anyhow::Ok(
+                wanted
+                    .into_iter()
+                    .filter(|name| !usable(name))
+                    .collect::<Vec<_>>(),
+            )
         })
         .await
-        .context("broker probe panicked")?
+        .context("broker probe panicked")??;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if let Some((partitions, replication)) = self.recreate {
+            self.recreate_in_background(&missing, partitions, replication);
+        }
+        anyhow::bail!(
+            "topics missing or without partitions: {}",
+            missing.join(", ")
+        )
+    }
+
+    /// Creates the missing topics again, off the probe's path: a broker's
+    /// admin call can take seconds, and `/readyz` answers at once.
+    fn recreate_in_background(&self, missing: &[&'static str], partitions: i32, replication: i32) {
+        use std::sync::atomic::Ordering;
+        if self.recreating.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let topics: Vec<Topic> = self
+            .topics
+            .iter()
+            .copied()
+            .filter(|topic| missing.contains(&topic.name()) || missing.contains(&topic.dlq_name()))
+            .collect();
+        let (bootstrap, recreating) = (self.bootstrap.clone(), self.recreating.clone());
+        tokio::spawn(async move {
+            match ensure_topics(&bootstrap, &topics, partitions, replication).await {
+                Ok(()) => tracing::warn!(
+                    ?topics,
+                    "topics were missing on the broker; created them again"
+                ),
+                Err(error) => {
+                    tracing::warn!(?topics, error = ?error, "topics are missing on the broker and could not be created")
+                }
+            }
+            recreating.store(false, Ordering::SeqCst);
+        });
     }
 }

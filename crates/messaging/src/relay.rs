@@ -28,12 +28,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::join_all;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::{headers, reliable_producer, HEADER_EVENT_TYPE, HEADER_TRACEPARENT};
+use crate::kafka::{
+    headers, reliable_producer, ReliableProducer, HEADER_EVENT_TYPE, HEADER_TRACEPARENT,
+};
 use crate::metrics::MessagingMetrics;
 use crate::schema::NOTIFY_CHANNEL_SQL;
 
@@ -50,6 +52,9 @@ pub struct RelayConfig {
     pub shutdown_grace: Duration,
     /// How often old outbox and inbox rows are pruned.
     pub prune_every: Duration,
+    /// How often the backlog is measured for `/metrics`, apart from the
+    /// rounds: a round waiting on an absent broker reports nothing.
+    pub sample_every: Duration,
 }
 
 impl RelayConfig {
@@ -61,13 +66,14 @@ impl RelayConfig {
             max_backoff: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             prune_every: Duration::from_secs(3600),
+            sample_every: Duration::from_secs(1),
         }
     }
 }
 
 pub struct Relay {
     pool: PgPool,
-    producer: FutureProducer,
+    producer: ReliableProducer,
     config: RelayConfig,
     metrics: MessagingMetrics,
 }
@@ -99,8 +105,22 @@ impl Relay {
     /// Publishes until `shutdown` is cancelled, then flushes what is left
     /// (bounded by `shutdown_grace`).
     pub async fn run(mut self, shutdown: CancellationToken) {
+        let sampler = tokio::spawn(sample_backlog(
+            self.pool.clone(),
+            self.metrics.clone(),
+            self.config.sample_every,
+            shutdown.clone(),
+        ));
+        self.publish_until(&shutdown).await;
+        self.flush_on_shutdown().await;
+        let _ = sampler.await;
+    }
+
+    async fn publish_until(&mut self, shutdown: &CancellationToken) {
         let mut listener = None;
         let mut backoff = Duration::from_millis(50);
+        // Rounds failed in a row, for one line when publishing resumes.
+        let mut failed_rounds: u64 = 0;
         let mut last_prune = tokio::time::Instant::now();
         loop {
             if last_prune.elapsed() >= self.config.prune_every {
@@ -125,10 +145,15 @@ impl Relay {
                 round = self.publish_round() => round,
                 () = shutdown.cancelled() => break,
             };
+            if round.is_ok() && failed_rounds > 0 {
+                tracing::info!(failed_rounds, "the outbox relay publishes again");
+                failed_rounds = 0;
+            }
             match round {
                 Ok(published) if published as i64 >= self.config.batch_size => continue,
                 Ok(_) => backoff = Duration::from_millis(50),
                 Err(error) => {
+                    failed_rounds += 1;
                     self.metrics.outbox_publish_errors.inc();
                     tracing::warn!(error = ?error, retry_in = ?backoff, "outbox relay round failed");
                     self.renew_failed_producer();
@@ -157,7 +182,6 @@ impl Relay {
                 () = shutdown.cancelled() => break,
             }
         }
-        self.flush_on_shutdown().await;
     }
 
     /// Replaces the producer when it has failed fatally: librdkafka never
@@ -250,8 +274,6 @@ impl Relay {
         })
         .collect();
         if rows.is_empty() {
-            self.metrics.outbox_backlog.set(0);
-            self.metrics.outbox_oldest_age_seconds.set(0);
             return Ok(0);
         }
 
@@ -286,7 +308,9 @@ impl Relay {
                 }
             }
         }
-        sqlx::query("UPDATE messaging_outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)")
+        // clock_timestamp(), not now(): when the broker had the rows, not
+        // when the round began.
+        sqlx::query("UPDATE messaging_outbox SET published_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY($1)")
             .bind(&delivered)
             .execute(&mut *tx)
             .await
@@ -299,25 +323,51 @@ impl Relay {
                 .await
                 .context("failed to record the publish error")?;
         }
-        let (backlog, oldest): (i64, Option<f64>) = sqlx::query_as(
-            "SELECT count(*), EXTRACT(EPOCH FROM now() - min(created_at))::float8
-             FROM messaging_outbox WHERE published_at IS NULL",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .context("failed to measure the outbox backlog")?;
         tx.commit().await.context("failed to commit relay round")?;
 
         self.metrics.outbox_published.inc_by(delivered.len() as u64);
-        self.metrics.outbox_backlog.set(backlog);
-        self.metrics
-            .outbox_oldest_age_seconds
-            .set(oldest.unwrap_or(0.0) as i64);
         match first_error {
             Some((id, error)) => Err(anyhow::anyhow!(
                 "failed to publish outbox row {id}: {error}"
             )),
             None => Ok(delivered.len()),
+        }
+    }
+}
+
+/// Measures the outbox backlog every `every` until `shutdown`, into
+/// `messaging_outbox_backlog` and `messaging_outbox_oldest_age_seconds`.
+/// Reading committed rows takes no lock a round holds, so an outage that
+/// stalls the round shows here within seconds.
+async fn sample_backlog(
+    pool: PgPool,
+    metrics: MessagingMetrics,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            () = shutdown.cancelled() => return,
+        }
+        let sampled: Result<(i64, Option<f64>), sqlx::Error> = sqlx::query_as(
+            "SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - min(created_at))::float8
+             FROM messaging_outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await;
+        match sampled {
+            Ok((backlog, oldest)) => {
+                metrics.outbox_backlog.set(backlog);
+                metrics
+                    .outbox_oldest_age_seconds
+                    .set(oldest.unwrap_or(0.0) as i64);
+            }
+            // The database is away: the last figures stand, and readiness
+            // says why.
+            Err(error) => tracing::debug!(error = ?error, "failed to measure the outbox backlog"),
         }
     }
 }

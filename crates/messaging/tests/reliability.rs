@@ -281,7 +281,7 @@ async fn events_with_one_key_are_consumed_in_the_order_they_were_written() {
 async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile_arrives() {
     let pool = database().await;
     let broker = broker(&[Topic::Connection], 3);
-    let relay = start_relay(&pool, broker.bootstrap_servers());
+    let (relay, metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
     let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
     let before = award(Uuid::new_v4(), 1);
     commit(&pool, std::slice::from_ref(&before)).await;
@@ -297,14 +297,21 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
         written.insert(event.event_id);
         commit(&pool, std::slice::from_ref(&event)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // What an operator sees meanwhile: the backlog in /metrics, measured
+    // while the relay's round waits on the absent broker.
+    eventually(
+        Duration::from_secs(5),
+        "the backlog shows in the metrics",
+        || async { metrics.outbox_backlog.get() >= 50 },
+    )
+    .await;
     let pending: i64 =
         sqlx::query_scalar("SELECT count(*) FROM messaging_outbox WHERE published_at IS NULL")
             .fetch_one(&pool)
             .await
             .expect("count pending");
     assert!(
-        pending > 0,
+        pending >= 50,
         "nothing can be published while the broker is down"
     );
     broker.broker_up(1).expect("bring the broker back");
@@ -314,6 +321,10 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
         "all 51 events are handled",
         || async { handled(&pool).await.len() >= 51 },
     )
+    .await;
+    eventually(Duration::from_secs(5), "the backlog is gone", || async {
+        metrics.outbox_backlog.get() == 0
+    })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     consumer.stop().await;
@@ -491,4 +502,27 @@ async fn a_second_handler_for_one_topic_is_refused_at_start_up() {
     );
     let ran = runner.run(tokio_util::sync::CancellationToken::new()).await;
     assert!(ran.is_err(), "run refuses too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_names_a_topic_the_broker_lacks_until_it_is_there() {
+    let broker = broker(&[Topic::Connection], 3);
+    let probe = messaging::kafka::BrokerProbe::new(broker.bootstrap_servers())
+        .expect("probe")
+        .requiring(&[Topic::Connection, Topic::Points], 3, 1);
+    let error = probe
+        .check(Duration::from_secs(5))
+        .await
+        .expect_err("heyblue.points.v1 is missing");
+    assert!(
+        format!("{error:#}").contains("heyblue.points.v1, heyblue.points.v1.dlq"),
+        "{error:#}"
+    );
+    broker
+        .create_topics(&[Topic::Points], 3)
+        .expect("create the topics");
+    probe
+        .check(Duration::from_secs(5))
+        .await
+        .expect("every topic is there");
 }

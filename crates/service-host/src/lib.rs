@@ -206,7 +206,11 @@ impl Host {
         .await
         .context("failed to create the service's topics")?;
 
-        let broker = BrokerProbe::new(&self.config.kafka_bootstrap)?;
+        let broker = BrokerProbe::new(&self.config.kafka_bootstrap)?.requiring(
+            &topics,
+            self.config.kafka_partitions,
+            self.config.kafka_replication,
+        );
         let common = CommonRoutes::new(self.registry.clone(), openapi)
             .readiness_check(DatabaseCheck(self.pool.clone()))
             .readiness_check(BrokerCheck(broker))
