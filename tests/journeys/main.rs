@@ -85,22 +85,6 @@ fn faults() -> Vec<(&'static str, Journey)> {
     ]
 }
 
-/// Journeys that show a gap not closed yet: run with `--ignored`.
-///
-/// - After the embedded broker comes back, the fleet usually carries on
-///   within about 10 s (librdkafka's reconnect backoff), but sometimes an
-///   order waits a minute or more: the relay's producer does not recover by
-///   itself from every broker failure yet.
-/// - When checkout dies while its authorize call is in flight, the
-///   gateway's handler is dropped with the connection and its own
-///   `Idempotency-Key` stays claimed until its lease (120 s) runs out; the
-///   resumed checkout's authorize waits on it past the peer timeout, fails
-///   the checkout, and the retry is answered `409 checkout_failed`.
-const KNOWN_GAPS: [&str; 2] = [
-    "an_order_rides_out_the_broker_down_for_ten_seconds",
-    "a_checkout_survives_the_checkout_service_killed_and_is_retried",
-];
-
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
     // Journeys wait on the fleet, not on this process: several at once.
@@ -114,9 +98,7 @@ fn main() -> ExitCode {
         let trials = journeys
             .iter()
             .chain(&faults)
-            .map(|(name, _)| {
-                Trial::test(*name, || Ok(())).with_ignored_flag(KNOWN_GAPS.contains(name))
-            })
+            .map(|(name, _)| Trial::test(*name, || Ok(())))
             .collect();
         return libtest_mimic::run(&args, trials).exit_code();
     }
@@ -149,7 +131,6 @@ fn main() -> ExitCode {
                         handle.block_on(journey(world));
                         Ok(())
                     })
-                    .with_ignored_flag(KNOWN_GAPS.contains(name))
                 })
                 .collect()
         };
