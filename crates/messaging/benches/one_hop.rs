@@ -6,7 +6,10 @@
 //! cluster with fsync on (as the local stack runs it) and the embedded
 //! broker, re-runs itself as the consumer process, and reports the latency
 //! from commit to handling (both read from the database clock) and the rate
-//! of events handled. Options: `--paced N` (events sent one at a time,
+//! of events handled. Before that it measures the ceiling the burst is
+//! held against: the same writers' fsync'd one-row commits on the same
+//! server, without `NOTIFY` and with it (which PostgreSQL serialises), and
+//! it prints the burst's rate as a share of the first. Options: `--paced N` (events sent one at a time,
 //! default 2000), `--burst N` (events sent by concurrent writers, default
 //! 20000), `--writers N` (default 8); `HEYBLUE_KAFKA_FETCH_WAIT_MS` sets the
 //! consumer's `fetch.wait.max.ms` as in the services.
@@ -148,6 +151,12 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
         std::env::var("HEYBLUE_KAFKA_FETCH_WAIT_MS")
             .unwrap_or_else(|_| messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS.to_string())
     );
+    let ceiling = commit_ceiling(&producer, writers, false).await?;
+    let with_notify = commit_ceiling(&producer, writers, true).await?;
+    println!(
+        "ceiling: {writers} writers' one-row commits: {ceiling:.0}/s without NOTIFY, {with_notify:.0}/s with NOTIFY in each"
+    );
+
     // Warm-up: the consumer group's first join takes a few seconds.
     send(&producer, 1).await?;
     wait_for(&admin, 1, Duration::from_secs(60)).await?;
@@ -201,7 +210,11 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
         committed.as_secs_f64(),
         total as f64 / committed.as_secs_f64()
     );
-    report(&admin, &format!("burst, {total} events"), elapsed).await?;
+    let handled_rate = report(&admin, &format!("burst, {total} events"), elapsed).await?;
+    println!(
+        "burst handled at {:.0}% of the writers' commit ceiling without NOTIFY",
+        100.0 * handled_rate / ceiling
+    );
 
     drop(child.stdin.take());
     let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
@@ -255,7 +268,43 @@ async fn wait_for(admin: &PgPool, count: usize, timeout: Duration) -> anyhow::Re
     }
 }
 
-async fn report(admin: &PgPool, label: &str, elapsed: Duration) -> anyhow::Result<()> {
+/// `writers` concurrent connections committing one-row inserts for two
+/// seconds, each with `pg_notify` when `notify`; commits per second.
+async fn commit_ceiling(pool: &PgPool, writers: usize, notify: bool) -> anyhow::Result<f64> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS ceiling (id BIGSERIAL PRIMARY KEY, at TIMESTAMPTZ NOT NULL DEFAULT now())")
+        .execute(pool)
+        .await?;
+    let statement = if notify {
+        "WITH row AS (INSERT INTO ceiling DEFAULT VALUES RETURNING id) SELECT pg_notify('ceiling', '') FROM row"
+    } else {
+        "INSERT INTO ceiling DEFAULT VALUES"
+    };
+    let run_for = Duration::from_secs(2);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut commits = 0u64;
+            let mut conn = pool.acquire().await?;
+            while started.elapsed() < run_for {
+                // Autocommit: one statement, one transaction, one fsync.
+                sqlx::query(statement).execute(&mut *conn).await?;
+                commits += 1;
+            }
+            anyhow::Ok(commits)
+        }));
+    }
+    let mut commits = 0;
+    for task in tasks {
+        commits += task.await??;
+    }
+    sqlx::query("TRUNCATE ceiling").execute(pool).await?;
+    Ok(commits as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Prints the latency and rate of what was handled; returns the rate.
+async fn report(admin: &PgPool, label: &str, elapsed: Duration) -> anyhow::Result<f64> {
     let (count, p50, p90, p99, max): (i64, f64, f64, f64, f64) = sqlx::query_as(&format!(
         "SELECT count(*),
                 percentile_cont(0.5) WITHIN GROUP (ORDER BY ms),
@@ -273,11 +322,11 @@ async fn report(admin: &PgPool, label: &str, elapsed: Duration) -> anyhow::Resul
     ))
     .fetch_one(admin)
     .await?;
+    let rate = count as f64 / (last - first).max(1e-6);
     println!(
         "{label}: {count} handled; commit->handled p50 {p50:.1} ms, p90 {p90:.1} ms, p99 {p99:.1} ms, max {max:.1} ms; \
-         {:.0} events/s handled (first commit to last handled), {:.1} s wall",
-        count as f64 / (last - first).max(1e-6),
+         {rate:.0} events/s handled (first commit to last handled), {:.1} s wall",
         elapsed.as_secs_f64()
     );
-    Ok(())
+    Ok(rate)
 }

@@ -2,8 +2,9 @@
 //!
 //! - [`outbox`]: a service writes its state change and the event row in one
 //!   database transaction ([`outbox::enqueue`]).
-//! - [`relay`]: woken by that commit (`LISTEN`/`NOTIFY`), publishes the rows in
-//!   id order with an idempotent producer and marks them sent.
+//! - [`relay`]: woken by that write ([`wake`], in-process, so commits do not
+//!   queue behind `NOTIFY`), publishes the rows in id order with an
+//!   idempotent producer and marks them sent.
 //! - [`consumer`]: decodes, dedupes by `event_id` in an inbox table inside the
 //!   handler's transaction, stores the offset only after that commit, retries
 //!   transient failures and dead-letters the rest to `<topic>.dlq`.
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod relay;
 pub mod schema;
+pub mod wake;
 
 pub use consumer::{
     ConsumerConfig, ConsumerReadiness, ConsumerRunner, Handler, HandlerError, RetryPolicy,

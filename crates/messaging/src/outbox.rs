@@ -1,28 +1,18 @@
 //! The transactional outbox: an event is written in the same database
 //! transaction as the state change it describes, never published directly.
 
-use std::sync::LazyLock;
-
 use shared_events::{Envelope, EventFamily};
 use sqlx::PgConnection;
 
-use crate::schema::NOTIFY_CHANNEL_SQL;
 use trace_context::TraceParent;
 
-static ENQUEUE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH inserted AS (
-             INSERT INTO messaging_outbox (event_id, topic, partition_key, event_type, payload, traceparent)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             RETURNING id
-         )
-         SELECT pg_notify({NOTIFY_CHANNEL_SQL}, '') FROM inserted"
-    )
-});
+const ENQUEUE_SQL: &str = "INSERT INTO messaging_outbox
+     (event_id, topic, partition_key, event_type, payload, traceparent)
+     VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Adds `envelope` to the outbox inside the caller's transaction (pass
-/// `&mut *tx`). The relay is notified when, and only if, that transaction
-/// commits.
+/// `&mut *tx`). The relay of this process is told at once and finds the
+/// row when, and only if, that transaction commits (see [`crate::wake`]).
 #[tracing::instrument(skip_all, fields(event_id = %envelope.event_id, event_type = envelope.event_type()))]
 pub async fn enqueue<E: EventFamily>(
     conn: &mut PgConnection,
@@ -32,9 +22,7 @@ pub async fn enqueue<E: EventFamily>(
         .to_json()
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
     let traceparent = TraceParent::current_or_new().to_string();
-    // One round trip: the row, and the notification that goes out with the
-    // commit (several in one transaction are folded into one by PostgreSQL).
-    sqlx::query(&ENQUEUE_SQL)
+    sqlx::query(ENQUEUE_SQL)
         .bind(envelope.event_id)
         .bind(E::TOPIC.name())
         .bind(envelope.partition_key())
@@ -43,5 +31,6 @@ pub async fn enqueue<E: EventFamily>(
         .bind(traceparent)
         .execute(&mut *conn)
         .await?;
+    crate::wake::written();
     Ok(())
 }

@@ -1,8 +1,9 @@
 //! The outbox relay: publishes committed outbox rows to Kafka.
 //!
-//! It sleeps on `LISTEN messaging_outbox_<schema>` and wakes when a
-//! transaction that wrote outbox rows commits; a slow fallback poll only
-//! covers a missed notification (say, while the listener reconnects). Each
+//! It sleeps until a write in its process announces outbox rows
+//! ([`crate::wake`]), then looks for them, again and again for a moment
+//! while their transaction commits; a fallback poll every second covers
+//! rows written by another process or committed later than that. Each
 //! round takes a transaction-scoped advisory lock, so one relay per schema
 //! publishes at a time and rows go out strictly in id order. It waits for
 //! every delivery of the round before marking rows sent: a relay killed in
@@ -29,7 +30,6 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::future::join_all;
 use rdkafka::producer::{FutureRecord, Producer};
-use sqlx::postgres::PgListener;
 use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
@@ -37,14 +37,16 @@ use crate::kafka::{
     headers, reliable_producer, ReliableProducer, HEADER_EVENT_TYPE, HEADER_TRACEPARENT,
 };
 use crate::metrics::MessagingMetrics;
-use crate::schema::NOTIFY_CHANNEL_SQL;
+use crate::wake;
 
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     pub bootstrap: String,
     /// Rows published per round.
     pub batch_size: i64,
-    /// Safety net for a missed notification; not how events normally leave.
+    /// How often the relay looks without being told: rows written by
+    /// another process, or committed after [`wake::SETTLE`]. Not how events
+    /// normally leave.
     pub fallback_poll: Duration,
     /// Longest pause between retries after a failed round.
     pub max_backoff: Duration,
@@ -62,7 +64,7 @@ impl RelayConfig {
         RelayConfig {
             bootstrap: bootstrap.into(),
             batch_size: 500,
-            fallback_poll: Duration::from_secs(5),
+            fallback_poll: Duration::from_secs(1),
             max_backoff: Duration::from_secs(5),
             shutdown_grace: Duration::from_secs(10),
             prune_every: Duration::from_secs(3600),
@@ -117,7 +119,10 @@ impl Relay {
     }
 
     async fn publish_until(&mut self, shutdown: &CancellationToken) {
-        let mut listener = None;
+        let mut announcements = wake::announcements();
+        // When rows were last announced, and the pause before looking
+        // again, while their commit may still be on its way.
+        let mut announced: Option<(tokio::time::Instant, Duration)> = None;
         let mut backoff = Duration::from_millis(50);
         // Rounds failed in a row, for one line when publishing resumes.
         let mut failed_rounds: u64 = 0;
@@ -134,13 +139,6 @@ impl Relay {
                     }
                 }
             }
-            if listener.is_none() {
-                listener = self
-                    .listen()
-                    .await
-                    .map_err(|e| tracing::warn!(error = ?e, "outbox listener unavailable"))
-                    .ok();
-            }
             let round = tokio::select! {
                 round = self.publish_round() => round,
                 () = shutdown.cancelled() => break,
@@ -151,7 +149,11 @@ impl Relay {
             }
             match round {
                 Ok(published) if published as i64 >= self.config.batch_size => continue,
-                Ok(_) => backoff = Duration::from_millis(50),
+                Ok(0) => backoff = Duration::from_millis(50),
+                Ok(_) => {
+                    backoff = Duration::from_millis(50);
+                    announced = None;
+                }
                 Err(error) => {
                     failed_rounds += 1;
                     self.metrics.outbox_publish_errors.inc();
@@ -165,20 +167,25 @@ impl Relay {
                     continue;
                 }
             }
-            let woken = async {
-                match listener.as_mut() {
-                    Some(l) => l.try_recv().await.map(|_| ()).map_err(anyhow::Error::from),
-                    None => std::future::pending().await,
+            // Announced rows not found yet: look again soon, then less
+            // soon, until the settle time is over.
+            let pause = match announced {
+                Some((at, pause)) if at.elapsed() < wake::SETTLE => {
+                    announced = Some((at, pause * 2));
+                    pause
+                }
+                _ => {
+                    announced = None;
+                    self.config.fallback_poll
                 }
             };
             tokio::select! {
-                result = woken => {
-                    if let Err(error) = result {
-                        tracing::warn!(error = ?error, "outbox listener lost; reconnecting");
-                        listener = None;
+                changed = announcements.changed() => {
+                    if changed.is_ok() {
+                        announced = Some((tokio::time::Instant::now(), wake::FIRST_LOOK_AGAIN));
                     }
                 }
-                () = tokio::time::sleep(self.config.fallback_poll) => {}
+                () = tokio::time::sleep(pause) => {}
                 () = shutdown.cancelled() => break,
             }
         }
@@ -200,21 +207,6 @@ impl Relay {
                 tracing::error!(%code, %reason, error = ?error, "the outbox producer failed fatally and a new one could not be made");
             }
         }
-    }
-
-    async fn listen(&self) -> anyhow::Result<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool)
-            .await
-            .context("failed to connect the outbox listener")?;
-        let channel: String = sqlx::query_scalar(&format!("SELECT {NOTIFY_CHANNEL_SQL}"))
-            .fetch_one(&self.pool)
-            .await
-            .context("failed to read the current schema")?;
-        listener
-            .listen(&channel)
-            .await
-            .with_context(|| format!("failed to LISTEN on {channel}"))?;
-        Ok(listener)
     }
 
     async fn flush_on_shutdown(&self) {

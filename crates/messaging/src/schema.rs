@@ -48,10 +48,6 @@ pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {
     schema_versions::apply(pool, &SCHEMA).await.map(|_| ())
 }
 
-/// The `NOTIFY` channel on which commits that wrote outbox rows wake the relay.
-/// Every service shares one database, so the channel is named by schema.
-pub(crate) const NOTIFY_CHANNEL_SQL: &str = "'messaging_outbox_' || current_schema()";
-
 /// How long published outbox rows are kept (for an operator looking back).
 pub const OUTBOX_RETENTION_DAYS: i32 = 7;
 /// How long the inbox remembers a handled event. Longer than the broker keeps
