@@ -132,8 +132,9 @@ pub const USAGE: &str = "\
 usage: heyblue-local [--data-dir <dir>]
 
 Starts the Hey, Blue! fleet: a private PostgreSQL cluster (or DATABASE_URL),
-an embedded Kafka-protocol broker and the services (the webshop and the eight behind it), seeds demo data and
-prints the URLs and demo tokens. Ctrl-C stops everything.
+an embedded Kafka-protocol broker, the webshop and the eight services behind
+it, seeds demo data and prints the URLs and demo tokens. Ctrl-C stops
+everything.
 
 options:
   --data-dir <dir>   where the private PostgreSQL cluster is kept
