@@ -10,6 +10,7 @@
 
 CREATE DATABASE heyblue;
 
+CREATE ROLE "webshop"      WITH LOGIN PASSWORD 'webshop_local_pw';
 CREATE ROLE "catalog"      WITH LOGIN PASSWORD 'catalog_local_pw';
 CREATE ROLE "cart"         WITH LOGIN PASSWORD 'cart_local_pw';
 CREATE ROLE "checkout"     WITH LOGIN PASSWORD 'checkout_local_pw';
@@ -25,6 +26,11 @@ CREATE ROLE "notification" WITH LOGIN PASSWORD 'notification_local_pw';
 -- schema public (PostgreSQL 15 already withholds the latter).
 REVOKE ALL ON DATABASE heyblue FROM PUBLIC;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+GRANT CONNECT ON DATABASE heyblue TO "webshop";
+CREATE SCHEMA "webshop" AUTHORIZATION "webshop";
+REVOKE ALL ON SCHEMA "webshop" FROM PUBLIC;
+ALTER ROLE "webshop" IN DATABASE heyblue SET search_path = "webshop";
 
 GRANT CONNECT ON DATABASE heyblue TO "catalog";
 CREATE SCHEMA "catalog" AUTHORIZATION "catalog";

@@ -69,6 +69,7 @@ macro_rules! roster {
 
 roster! {
     // constant     => name               port  schema/role     publishes on
+    WEBSHOP         => "webshop",         8080, "webshop",      [];
     CATALOG         => "catalog",         8081, "catalog",      [Topic::Catalog];
     CART            => "cart",            8082, "cart",         [];
     CHECKOUT        => "checkout",        8083, "checkout",     [Topic::Checkout];

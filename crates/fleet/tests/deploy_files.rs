@@ -657,33 +657,35 @@ fn a_compose_service_the_roster_lacks_is_named() {
 
 #[test]
 fn a_service_added_to_the_roster_is_missing_everywhere_until_deployed() {
-    let webshop = Service {
-        name: "webshop",
-        port: 8080,
-        schema: "webshop",
+    let loyalty = Service {
+        name: "loyalty",
+        port: 8089,
+        schema: "loyalty",
         produces: &[],
     };
-    let roster: Vec<Service> = std::iter::once(webshop)
-        .chain(ALL.iter().copied())
+    let roster: Vec<Service> = ALL
+        .iter()
+        .copied()
+        .chain(std::iter::once(loyalty))
         .collect();
     let mut drift = deploy_drift(&roster, &DeployFiles::read());
     drift.extend(workspace_drift(&roster, &repo_root()));
     assert_names(
         &drift,
         &[
-            "init.sql: role (CREATE ROLE) webshop is missing",
-            "docker-compose.yml: service webshop is missing",
-            "docker-compose.yml: user-points's environment lacks HEYBLUE_WEBSHOP_URL=http://webshop:8080",
-            "Dockerfile: binary (for bin in …) webshop is missing",
-            "Dockerfile: port (EXPOSE) 8080 is missing",
-            "services/*/Cargo.toml: service crate webshop is missing",
-            "migrations/: migrations folder webshop is missing",
+            "init.sql: role (CREATE ROLE) loyalty is missing",
+            "docker-compose.yml: service loyalty is missing",
+            "docker-compose.yml: user-points's environment lacks HEYBLUE_LOYALTY_URL=http://loyalty:8089",
+            "Dockerfile: binary (for bin in …) loyalty is missing",
+            "Dockerfile: port (EXPOSE) 8089 is missing",
+            "services/*/Cargo.toml: service crate loyalty is missing",
+            "migrations/: migrations folder loyalty is missing",
         ],
     );
     assert!(
         drift
             .iter()
-            .all(|line| line.contains("webshop") || line.contains("8080")),
+            .all(|line| line.contains("loyalty") || line.contains("8089")),
         "only the new service differs: {drift:#?}"
     );
 }

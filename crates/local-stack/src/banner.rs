@@ -48,6 +48,16 @@ impl Banner<'_> {
         lines.push(format!("  {:<width$}  {}", "emails", self.emails));
         lines.push(String::new());
         lines.extend(self.shop_lines());
+        if let Some((_, port)) = self
+            .services
+            .iter()
+            .find(|(name, _)| name == fleet::WEBSHOP.name)
+        {
+            lines.push(String::new());
+            lines.push(format!(
+                "shop: open http://127.0.0.1:{port}/ and sign in at http://127.0.0.1:{port}/sign-in as any demo user below"
+            ));
+        }
         lines.push(String::new());
         lines.push(format!(
             "demo tokens (HS256, valid {} days; send as Authorization: Bearer <token>):",
@@ -152,6 +162,7 @@ mod tests {
         let tokens = demo_tokens("secret", &seeded.businesses);
         Banner {
             services: vec![
+                ("webshop".to_owned(), 8080),
                 ("catalog".to_owned(), 8081),
                 ("payment-gateway".to_owned(), 8085),
             ],
@@ -179,6 +190,16 @@ mod tests {
         let lines = banner_lines(&seeded());
         assert!(lines.contains(&"  catalog          http://127.0.0.1:8081".to_owned()));
         assert!(lines.contains(&"  payment-gateway  http://127.0.0.1:8085".to_owned()));
+    }
+
+    #[test]
+    fn the_webshop_comes_first_with_its_sign_in_page() {
+        let lines = banner_lines(&seeded());
+        let first_url = lines.iter().find(|l| l.contains("http://")).expect("a URL");
+        assert!(first_url.trim_start().starts_with("webshop "), "{lines:#?}");
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("sign in at http://127.0.0.1:8080/sign-in")));
     }
 
     #[test]

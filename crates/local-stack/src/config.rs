@@ -132,8 +132,9 @@ pub const USAGE: &str = "\
 usage: heyblue-local [--data-dir <dir>]
 
 Starts the Hey, Blue! fleet: a private PostgreSQL cluster (or DATABASE_URL),
-an embedded Kafka-protocol broker and the eight services, seeds demo data and
-prints the URLs and demo tokens. Ctrl-C stops everything.
+an embedded Kafka-protocol broker, the webshop and the eight services behind
+it, seeds demo data and prints the URLs and demo tokens. Ctrl-C stops
+everything.
 
 options:
   --data-dir <dir>   where the private PostgreSQL cluster is kept
@@ -451,7 +452,10 @@ mod tests {
     fn the_port_offset_moves_every_service() {
         let config = config(&[], &[("HEYBLUE_PORT_OFFSET", "100")]);
         let ports: Vec<u16> = fleet::ALL.iter().map(|s| config.port(s)).collect();
-        assert_eq!(ports, [8181, 8182, 8183, 8184, 8185, 8186, 8187, 8188]);
+        assert_eq!(
+            ports,
+            [8180, 8181, 8182, 8183, 8184, 8185, 8186, 8187, 8188]
+        );
     }
 
     #[test]
@@ -533,7 +537,7 @@ mod tests {
             .map(|instance| (instance.name, instance.port))
             .collect();
         let listed = |name: &str| processes.iter().find(|(n, _)| n == name).map(|(_, p)| *p);
-        assert_eq!(processes.len(), 8 + 1 + 2);
+        assert_eq!(processes.len(), fleet::ALL.len() + 1 + 2);
         assert_eq!(listed("order"), Some(9086));
         assert_eq!(listed("order-2"), Some(9186));
         assert_eq!(listed("dispatcher-2"), Some(9187));
@@ -542,7 +546,7 @@ mod tests {
         assert_eq!(config.replicas(&fleet::CATALOG), 1);
         assert_eq!(config.name_width(), "payment-gateway".len());
         let defaults = self::config(&[], &[]);
-        assert_eq!(defaults.instances().len(), 8);
+        assert_eq!(defaults.instances().len(), fleet::ALL.len());
     }
 
     #[test]

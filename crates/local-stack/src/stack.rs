@@ -375,6 +375,11 @@ fn child_spec(
         "HEYBLUE_PUBLIC_BASE_URL".to_owned(),
         format!("http://127.0.0.1:{}", instance.port),
     ));
+    // The local stack's webshop lets anyone sign in as a demo user; a
+    // deployment never turns this on.
+    if service.name == fleet::WEBSHOP.name {
+        env.push(("HEYBLUE_WEBSHOP_DEMO_SIGNIN".to_owned(), "true".to_owned()));
+    }
     // Where every peer listens, since the port offset moves them off the
     // defaults that services would otherwise assume. Peers call a service's
     // first replica; further ones share its events and background work.

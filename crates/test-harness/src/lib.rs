@@ -16,6 +16,8 @@
 //!   for a condition.
 //! - [`IdentityProvider`]: a local OpenID Connect provider (JWKS, client
 //!   credentials, authorization code with PKCE) for tests of RS256 auth.
+//! - [`Browser`]: a cookie-keeping client that submits forms, for the
+//!   webshop's pages.
 //! - [`fault::FaultProxy`]: a proxy in front of a real service that a test
 //!   switches to refuse connections, answer late or answer 500.
 //!
@@ -24,12 +26,14 @@
 //! handles; each test makes its own pools.
 
 pub mod api;
+pub mod browser;
 pub mod events;
 pub mod fault;
 pub mod idp;
 mod service;
 
 pub use api::{Answer, Api};
+pub use browser::{Browser, Page};
 pub use idp::{IdentityProvider, IdpUser};
 pub use service::{offline_state, token, TestService, JWT_SECRET};
 

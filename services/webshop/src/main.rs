@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    service_host::run_main(&webshop::SPEC, webshop::build)
+}

@@ -1,0 +1,80 @@
+//! The webshop on the whole fleet, as a person meets it in a browser: the
+//! launcher (the README's run command's code path) starts the webshop and
+//! the eight services behind it; a cookie-keeping client signs in on the
+//! demo sign-in page and uses the pages as a browser would, without
+//! JavaScript. The public API is used through the webshop's own origin.
+//!
+//! One fleet serves every test (libtest-mimic, like the journeys). The
+//! tests share the demo users, so they run one at a time.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Trial};
+
+use fixture::Fleet;
+
+#[path = "../fixture/mod.rs"]
+mod fixture;
+mod pages;
+
+type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub type Test = fn(Arc<Fleet>) -> TestFuture;
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|fleet| Box::pin($module::$name(fleet))) as Test)),*]
+    };
+}
+
+fn all() -> Vec<(&'static str, Test)> {
+    tests![
+        pages::the_api_is_forwarded_by_path_prefix_to_the_service_that_owns_it,
+        pages::a_civilian_signs_in_fills_a_cart_checks_out_with_a_card_and_sees_the_order,
+        pages::a_declined_card_is_told_on_the_checkout_page_which_keeps_what_was_typed,
+        pages::three_d_secure_approved_at_the_gateway_comes_back_and_places_the_order,
+        pages::nobody_sees_another_users_order_page,
+        pages::a_business_sees_its_part_and_confirms_and_ships_it,
+    ]
+}
+
+fn main() -> ExitCode {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let tests = all();
+    if args.list {
+        let trials = tests
+            .iter()
+            .map(|(name, _)| Trial::test(*name, || Ok(())))
+            .collect();
+        return libtest_mimic::run(&args, trials).exit_code();
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let fleet = Arc::new(runtime.block_on(Fleet::start()));
+    let trials = tests
+        .iter()
+        .map(|(name, test)| {
+            let (test, fleet, handle) = (*test, fleet.clone(), runtime.handle().clone());
+            Trial::test(*name, move || {
+                handle.block_on(test(fleet));
+                Ok(())
+            })
+        })
+        .collect();
+    let mut failed = libtest_mimic::run(&args, trials).has_failed();
+    let Ok(fleet) = Arc::try_unwrap(fleet) else {
+        panic!("a test still holds the fleet");
+    };
+    let status = runtime.block_on(fleet.stop());
+    if !status.success() {
+        eprintln!("the launcher did not stop cleanly: {status}");
+        failed = true;
+    }
+    if failed {
+        ExitCode::from(101)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

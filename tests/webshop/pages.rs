@@ -1,0 +1,421 @@
+//! What a shopper and a business do on the webshop's pages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use test_harness::{eventually, Api, Browser, Page};
+use uuid::Uuid;
+
+use crate::fixture::Fleet;
+
+/// How long the fleet gets to carry an order to where a test looks.
+const ORDER_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn webshop(fleet: &Fleet) -> String {
+    fleet.urls["webshop"].clone()
+}
+
+/// A browser signed in on the demo page as the user whose label starts
+/// with `who` (an email address).
+async fn signed_in(fleet: &Fleet, who: &str) -> Browser {
+    let browser = Browser::new(webshop(fleet));
+    let page = browser.get("/sign-in").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let user = radio_value_for(&page, who);
+    let signed_in = browser
+        .post_form(
+            "/sign-in/demo",
+            &[("form_token", &page.field("form_token")), ("user", &user)],
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+    browser
+}
+
+/// The `value` of the radio button whose label starts with `label`.
+fn radio_value_for(page: &Page, label: &str) -> String {
+    let at = page
+        .body
+        .find(&format!(">{label}"))
+        .unwrap_or_else(|| panic!("no demo user {label:?} on:\n{}", page.body));
+    let before = &page.body[..at];
+    let value_at = before.rfind("value=\"").expect("a radio value") + "value=\"".len();
+    let rest = &before[value_at..];
+    rest[..rest.find('"').expect("closing quote")].to_owned()
+}
+
+/// Empties the civilian's cart through the webshop's API route.
+async fn empty_cart(fleet: &Fleet) {
+    let api = Api::new(webshop(fleet));
+    let emptied = api
+        .delete("/v1/cart")
+        .bearer(&fleet.token("civilian").token)
+        .send()
+        .await;
+    assert!(
+        emptied.status.is_success(),
+        "{}: {}",
+        emptied.status,
+        emptied.body
+    );
+}
+
+/// The first offering the storefront shows for `q`.
+async fn find_offering(browser: &Browser, q: &str) -> Uuid {
+    let query = serde_urlencoded_q(q);
+    let page = browser.get(&format!("/?q={query}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let at = page
+        .body
+        .find("href=\"/offerings/")
+        .unwrap_or_else(|| panic!("no offering for {q:?}:\n{}", page.body))
+        + "href=\"/offerings/".len();
+    page.body[at..at + 36].parse().expect("an offering id")
+}
+
+fn serde_urlencoded_q(q: &str) -> String {
+    q.replace(' ', "+")
+}
+
+/// Puts `quantity` of `offering` in the cart from its page.
+async fn add_to_cart(browser: &Browser, offering: Uuid, quantity: &str) -> Page {
+    let page = browser.get(&format!("/offerings/{offering}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let added = browser
+        .post_form(
+            "/cart/items",
+            &[
+                ("csrf", &page.field("csrf")),
+                ("offering_id", &offering.to_string()),
+                ("quantity", quantity),
+            ],
+        )
+        .await;
+    browser.follow(added).await
+}
+
+/// Fills the checkout form with an address, `points` and `card`, and submits it.
+async fn check_out(browser: &Browser, points: &str, card: &str) -> Page {
+    let form = browser.get("/checkout").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    assert!(form.body.contains("Total to pay"), "{}", form.body);
+    browser
+        .post_form(
+            "/checkout",
+            &[
+                ("csrf", &form.field("csrf")),
+                ("idempotency_key", &form.field("idempotency_key")),
+                ("points_to_redeem", points),
+                ("name", "Dana Webshop"),
+                ("line1", "1 Main St"),
+                ("line2", ""),
+                ("city", "Springfield"),
+                ("postal_code", "12345"),
+                ("country", "US"),
+                ("payment_method", card),
+            ],
+        )
+        .await
+}
+
+/// The order id of `/orders/<id>?placed=1`.
+fn placed_order(page: &Page) -> Uuid {
+    let location = page
+        .location
+        .as_deref()
+        .unwrap_or_else(|| panic!("no redirect ({}):\n{}", page.status, page.body));
+    let id = location
+        .strip_prefix("/orders/")
+        .and_then(|rest| rest.split('?').next())
+        .unwrap_or_else(|| panic!("not an order page: {location}"));
+    id.parse().expect("an order id")
+}
+
+/// The order page once the order is `status` (as the page words it).
+async fn order_page_once(browser: &Browser, order: Uuid, status: &str) -> Page {
+    let shown = format!("<strong id=\"order-status\">{status}</strong>");
+    let deadline = std::time::Instant::now() + ORDER_TIMEOUT;
+    loop {
+        let page = browser.get(&format!("/orders/{order}")).await;
+        if page.status == 200 && page.body.contains(&shown) {
+            return page;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "order {order} is not {status} in time:\n{}",
+            page.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn the_api_is_forwarded_by_path_prefix_to_the_service_that_owns_it(fleet: Arc<Fleet>) {
+    let through_webshop = Api::new(webshop(&fleet));
+    let catalog = Api::new(fleet.urls["catalog"].clone());
+
+    let offerings = through_webshop
+        .get("/v1/offerings?q=coffee&limit=5")
+        .send()
+        .await
+        .expect_status(200);
+    let direct = catalog
+        .get("/v1/offerings?q=coffee&limit=5")
+        .send()
+        .await
+        .expect_status(200);
+    assert_eq!(offerings.body, direct.body);
+    assert!(!offerings.body["items"]
+        .as_array()
+        .expect("items")
+        .is_empty());
+
+    // The caller's token goes along, so each service applies its own rules.
+    let civilian = &fleet.token("civilian").token;
+    let balance = through_webshop
+        .get("/v1/points/balance")
+        .bearer(civilian)
+        .send()
+        .await
+        .expect_status(200);
+    assert_eq!(
+        balance.body["user_id"],
+        fleet.token("civilian").user_id.to_string()
+    );
+    through_webshop
+        .get("/v1/points/balance")
+        .send()
+        .await
+        .expect_status(401);
+    // A service's refusal comes back as it gave it.
+    through_webshop
+        .get(&format!("/v1/orders/{}", Uuid::new_v4()))
+        .bearer(civilian)
+        .send()
+        .await
+        .expect_problem(404, "not_found");
+    through_webshop
+        .put(&format!("/v1/cart/items/{}", Uuid::new_v4()))
+        .bearer(civilian)
+        .json(&json!({ "quantity": 0 }))
+        .send()
+        .await
+        .expect_status(422);
+}
+
+pub async fn a_civilian_signs_in_fills_a_cart_checks_out_with_a_card_and_sees_the_order(
+    fleet: Arc<Fleet>,
+) {
+    empty_cart(&fleet).await;
+    let browser = signed_in(&fleet, "civilian@").await;
+
+    let coffee = find_offering(&browser, "house blend").await;
+    let cart = add_to_cart(&browser, coffee, "2").await;
+    assert_eq!(cart.status, 200, "{}", cart.body);
+    assert!(cart.body.contains("House Blend"), "{}", cart.body);
+    assert!(cart.body.contains("value=\"2\""), "{}", cart.body);
+
+    // Changing the quantity to something the cart refuses says why and
+    // keeps what was typed.
+    let refused = browser
+        .post_form(
+            &format!("/cart/items/{coffee}"),
+            &[("csrf", &cart.field("csrf")), ("quantity", "100")],
+        )
+        .await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.body.contains("from 1 to 99"), "{}", refused.body);
+    assert!(refused.body.contains("value=\"100\""));
+    let changed = browser
+        .post_form(
+            &format!("/cart/items/{coffee}"),
+            &[("csrf", &cart.field("csrf")), ("quantity", "1")],
+        )
+        .await;
+    let cart = browser.follow(changed).await;
+    assert!(cart.body.contains("value=\"1\""), "{}", cart.body);
+
+    let placed = check_out(&browser, "500", "pm_card_visa").await;
+    assert_eq!(placed.status, 303, "{}", placed.body);
+    let order = placed_order(&placed);
+
+    let page = order_page_once(&browser, order, "Dispatched").await;
+    assert!(page.body.contains(&format!("Order {order}")));
+    assert!(page.body.contains("House Blend"));
+    assert!(
+        page.body.contains("500 points took off $5.00"),
+        "{}",
+        page.body
+    );
+    // The history starts with `pending`, oldest first.
+    let pending = page.body.find(": Pending").expect("pending in the history");
+    let dispatched = page.body.rfind(": Dispatched").expect("dispatched");
+    assert!(pending < dispatched);
+    let orders = browser.get("/orders").await;
+    assert!(orders.body.contains(&order.to_string()));
+    let cart = browser.get("/cart").await;
+    assert!(cart.body.contains("Your cart is empty"), "{}", cart.body);
+}
+
+pub async fn a_declined_card_is_told_on_the_checkout_page_which_keeps_what_was_typed(
+    fleet: Arc<Fleet>,
+) {
+    empty_cart(&fleet).await;
+    let browser = signed_in(&fleet, "civilian@").await;
+    let cage = find_offering(&browser, "bottle cage").await;
+    add_to_cart(&browser, cage, "1").await;
+
+    let declined = check_out(&browser, "0", "pm_card_chargeDeclined").await;
+
+    assert_eq!(declined.status, 200, "{}", declined.body);
+    assert!(
+        declined.body.contains("class=\"problem\""),
+        "{}",
+        declined.body
+    );
+    assert!(declined.body.contains("declined"), "{}", declined.body);
+    assert!(declined.body.contains("value=\"Dana Webshop\""));
+    assert!(declined.body.contains("value=\"Springfield\""));
+    // Nothing was bought: the cart still holds the cage.
+    let cart = browser.get("/cart").await;
+    assert!(cart.body.contains("Bottle cage"), "{}", cart.body);
+}
+
+pub async fn three_d_secure_approved_at_the_gateway_comes_back_and_places_the_order(
+    fleet: Arc<Fleet>,
+) {
+    empty_cart(&fleet).await;
+    let browser = signed_in(&fleet, "civilian@").await;
+    let lock = find_offering(&browser, "u-lock").await;
+    add_to_cart(&browser, lock, "1").await;
+
+    let asked = check_out(&browser, "0", "pm_card_authenticationRequired").await;
+    assert_eq!(asked.status, 303, "{}", asked.body);
+    let gateway_page = asked.location.clone().expect("the gateway's page");
+    assert!(
+        gateway_page.starts_with(&fleet.urls["payment-gateway"]),
+        "{gateway_page}"
+    );
+    let authentication = browser.get(&gateway_page).await;
+    assert_eq!(authentication.status, 200);
+    let approved = browser
+        .post_form(&gateway_page, &[("verdict", "approve")])
+        .await;
+    assert_eq!(approved.status, 303);
+    let back = approved.location.clone().expect("back to the shop");
+    assert!(back.starts_with(&webshop(&fleet)), "{back}");
+    assert!(back.ends_with("/checkout/return"), "{back}");
+
+    let confirmed = browser.get(&back).await;
+    let order = placed_order(&confirmed);
+    order_page_once(&browser, order, "Dispatched").await;
+}
+
+pub async fn nobody_sees_another_users_order_page(fleet: Arc<Fleet>) {
+    empty_cart(&fleet).await;
+    let api = Api::new(webshop(&fleet));
+    let civilian = &fleet.token("civilian").token;
+    let listed = api
+        .get("/v1/offerings?q=flat+tyre")
+        .send()
+        .await
+        .expect_status(200);
+    let offering = listed.body["items"][0]["id"]
+        .as_str()
+        .expect("an offering")
+        .to_owned();
+    api.put(&format!("/v1/cart/items/{offering}"))
+        .bearer(civilian)
+        .json(&json!({ "quantity": 1 }))
+        .send()
+        .await
+        .expect_status(200);
+    let checkout = api
+        .post("/v1/checkouts")
+        .bearer(civilian)
+        .idempotency_key(&Uuid::new_v4().to_string())
+        .json(&json!({
+            "points_to_redeem": 0,
+            "payment": { "provider": "sandbox", "payment_method": "pm_card_visa" },
+            "shipping_address": { "name": "Dana", "line1": "1 Main St", "city": "Springfield",
+                                  "postal_code": "12345", "country": "US" },
+        }))
+        .send()
+        .await
+        .expect_status(201);
+    let order = checkout.body["order_id"]
+        .as_str()
+        .expect("an order id")
+        .to_owned();
+    let owner = signed_in(&fleet, "civilian@").await;
+    eventually(ORDER_TIMEOUT, "the owner sees the order", || async {
+        owner.get(&format!("/orders/{order}")).await.status == 200
+    })
+    .await;
+
+    let charity = signed_in(&fleet, "charity@").await;
+    let page = charity.get(&format!("/orders/{order}")).await;
+
+    assert_eq!(page.status, 404);
+    assert!(page.is_html());
+    assert!(page.body.contains("not yours to see"), "{}", page.body);
+    assert!(!page.body.contains("Springfield"));
+}
+
+pub async fn a_business_sees_its_part_and_confirms_and_ships_it(fleet: Arc<Fleet>) {
+    empty_cart(&fleet).await;
+    let shopper = signed_in(&fleet, "civilian@").await;
+    let repair = find_offering(&shopper, "basic tune-up").await;
+    add_to_cart(&shopper, repair, "1").await;
+    let placed = check_out(&shopper, "0", "pm_card_visa").await;
+    let order = placed_order(&placed);
+    order_page_once(&shopper, order, "Dispatched").await;
+
+    let business = signed_in(&fleet, "bikes@").await;
+    let queue = business.get("/business").await;
+    assert_eq!(queue.status, 200, "{}", queue.body);
+    let part = format!("/business/orders/{order}");
+    assert!(queue.body.contains(&part), "{}", queue.body);
+    assert!(queue.body.contains("Dana Webshop"));
+
+    let confirmed = business
+        .post_form(
+            &format!("{part}/confirm"),
+            &[("csrf", &queue.field("csrf")), ("reference", "SC-1")],
+        )
+        .await;
+    let queue = business.follow(confirmed).await;
+    // Shipping without a tracking number is refused by the dispatcher and
+    // the page keeps the carrier typed.
+    let refused = business
+        .post_form(
+            &format!("{part}/ship"),
+            &[
+                ("csrf", &queue.field("csrf")),
+                ("carrier", "UPS"),
+                ("tracking_number", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("class=\"problem\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"UPS\""));
+    let shipped = business
+        .post_form(
+            &format!("{part}/ship"),
+            &[
+                ("csrf", &queue.field("csrf")),
+                ("carrier", "UPS"),
+                ("tracking_number", "1Z999"),
+            ],
+        )
+        .await;
+    business.follow(shipped).await;
+
+    let page = order_page_once(&shopper, order, "Shipped").await;
+    assert!(page.body.contains("UPS 1Z999"), "{}", page.body);
+}
