@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test whose set-up fails should fail on the spot
 
 use axum::Router;
-use http_service::{layered, serve, HttpConfig};
+use http_service::{layered, serve_with_config, HttpConfig};
 use prometheus::Registry;
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -26,11 +26,18 @@ impl TestServer {
 /// Serves `router` behind the shared middleware; `registry` is the one the
 /// router's `CommonRoutes` was built with, if any.
 pub async fn start(router: Router, registry: Registry) -> TestServer {
+    start_with(router, registry, HttpConfig::with_port(0)).await
+}
+
+/// The same, with the limits of `config` (its port is ignored).
+pub async fn start_with(router: Router, registry: Registry, config: HttpConfig) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = layered(router, &HttpConfig::with_port(0), &registry);
+    let app = layered(router, &config, &registry);
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(serve(listener, app, shutdown.clone()));
+    let stop = shutdown.clone();
+    let handle =
+        tokio::spawn(async move { serve_with_config(listener, app, &config, stop).await });
     TestServer {
         base,
         registry,
