@@ -29,6 +29,7 @@ use serde_json::json;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
+    sync::Barrier,
     task::JoinSet,
 };
 
@@ -115,8 +116,25 @@ impl Seen {
 /// server closes the connection; panics if it has not after `give_up` (a
 /// hang). The client never closes its side first: a slow client does not.
 async fn exchange(address: &str, parts: &[&[u8]], pause: Duration, give_up: Duration) -> Seen {
-    let started = Instant::now();
+    exchange_together(address, None, parts, pause, give_up).await
+}
+
+/// [`exchange`], but after connecting it waits at `together` (if any) for
+/// the other clients, so that all of them are connected at once.
+async fn exchange_together(
+    address: &str,
+    together: Option<&Barrier>,
+    parts: &[&[u8]],
+    pause: Duration,
+    give_up: Duration,
+) -> Seen {
     let (mut reader, mut writer) = TcpStream::connect(address).await.unwrap().into_split();
+    if let Some(barrier) = together {
+        tokio::time::timeout(give_up, barrier.wait())
+            .await
+            .expect("a client could not connect");
+    }
+    let started = Instant::now();
     let writing = async {
         for (i, part) in parts.iter().enumerate() {
             if i > 0 {
@@ -262,18 +280,22 @@ async fn a_thousand_connections_are_each_answered_or_refused_while_health_checks
     let mut clients = JoinSet::new();
     let open = Arc::new(AtomicUsize::new(0));
     let peak_open = Arc::new(AtomicUsize::new(0));
+    let together = Arc::new(Barrier::new(connections));
     for i in 0..connections {
         // Connections open in quick waves rather than all in one instant:
         // should the kernel's accept queue overflow, a silent client whose
         // handshake it dropped would wait for ever on a connection the
         // server never saw. That would be the kernel's doing, not the
         // service's (the test's listener has a deep queue, see `support`).
+        // Every client then waits until all are connected, so the storm
+        // starts with all of them open at once.
         if i % 100 == 99 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let address = address.clone();
         let open = Arc::clone(&open);
         let peak_open = Arc::clone(&peak_open);
+        let together = Arc::clone(&together);
         clients.spawn(async move {
             let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
             peak_open.fetch_max(now_open, Ordering::SeqCst);
@@ -283,13 +305,21 @@ async fn a_thousand_connections_are_each_answered_or_refused_while_health_checks
                 0 => {
                     let head = b"GET /fast HTTP/1.1\r\nHost: test\r\nX-Slow: ".repeat(4);
                     let bytes: Vec<&[u8]> = head.chunks(1).collect();
-                    exchange(&address, &bytes, Duration::from_millis(100), give_up).await
+                    exchange_together(
+                        &address,
+                        Some(&together),
+                        &bytes,
+                        Duration::from_millis(100),
+                        give_up,
+                    )
+                    .await
                 }
                 // A body announced and never finished.
                 1 => {
                     let head = b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n";
-                    exchange(
+                    exchange_together(
                         &address,
+                        Some(&together),
                         &[head, b"only a little", &[]],
                         Duration::from_secs(20),
                         give_up,
@@ -297,11 +327,21 @@ async fn a_thousand_connections_are_each_answered_or_refused_while_health_checks
                     .await
                 }
                 // Connected and silent.
-                2 => exchange(&address, &[], Duration::ZERO, give_up).await,
+                2 => {
+                    exchange_together(&address, Some(&together), &[], Duration::ZERO, give_up)
+                        .await
+                }
                 // The rest ask for the slow handler, a few for a quick one.
                 n => {
                     let path = if n == 3 { "/fast" } else { "/slow" };
-                    exchange(&address, &[&get_request(path)], Duration::ZERO, give_up).await
+                    exchange_together(
+                        &address,
+                        Some(&together),
+                        &[&get_request(path)],
+                        Duration::ZERO,
+                        give_up,
+                    )
+                    .await
                 }
             };
             open.fetch_sub(1, Ordering::SeqCst);
