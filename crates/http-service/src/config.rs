@@ -5,7 +5,7 @@
 //! start-up with a message an operator can act on ("PORT: invalid value
 //! \"abc\": invalid digit found in string") instead of failing later.
 
-use std::{env, ffi::OsString, fmt::Display, str::FromStr};
+use std::{env, ffi::OsString, fmt::Display, str::FromStr, time::Duration};
 
 use secrecy::SecretString;
 
@@ -29,21 +29,71 @@ pub enum ConfigError {
     Unusable { name: String, reason: String },
 }
 
-/// Where the HTTP server listens and how large a request body may be.
+/// How many requests a service handles at once by default; more are refused
+/// with `503 overloaded` rather than queued.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 256;
+
+/// How long a handler may run by default before it answers
+/// `503 request_timeout`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a client may take to send a request's head by default (and how
+/// long an idle keep-alive connection waits for the next one).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request body may go without sending anything by default.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the HTTP server listens, how large a request body may be, and the
+/// limits that keep a service answering under abuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub port: u16,
     pub body_limit_bytes: usize,
+    /// Requests handled at once; the operational endpoints have a small
+    /// budget of their own on top (see [`crate::server::layered`]).
+    pub max_concurrent_requests: usize,
+    /// How long a request may take from its head to its response head.
+    pub request_timeout: Duration,
+    /// How long the request head may take to arrive, and how long an idle
+    /// connection is kept for the next one.
+    pub header_read_timeout: Duration,
+    /// The longest silence allowed while a request body is read.
+    pub body_read_timeout: Duration,
 }
 
 impl HttpConfig {
-    /// Reads `PORT` (defaulting to the service's port from the design) and
-    /// `HEYBLUE_BODY_LIMIT_BYTES` (default 1 MiB).
+    /// Reads `PORT` (defaulting to the service's port from the design),
+    /// `HEYBLUE_BODY_LIMIT_BYTES` (default 1 MiB),
+    /// `HEYBLUE_MAX_CONCURRENT_REQUESTS` (256), `HEYBLUE_REQUEST_TIMEOUT_MS`
+    /// (30000), `HEYBLUE_HEADER_READ_TIMEOUT_MS` (10000) and
+    /// `HEYBLUE_BODY_READ_TIMEOUT_MS` (10000).
     pub fn from_env(default_port: u16) -> Result<Self, ConfigError> {
-        Ok(Self {
+        let config = Self {
             port: env_or("PORT", default_port)?,
             body_limit_bytes: env_or("HEYBLUE_BODY_LIMIT_BYTES", DEFAULT_BODY_LIMIT_BYTES)?,
-        })
+            max_concurrent_requests: env_or(
+                "HEYBLUE_MAX_CONCURRENT_REQUESTS",
+                DEFAULT_MAX_CONCURRENT_REQUESTS,
+            )?,
+            request_timeout: env_millis("HEYBLUE_REQUEST_TIMEOUT_MS", DEFAULT_REQUEST_TIMEOUT)?,
+            header_read_timeout: env_millis(
+                "HEYBLUE_HEADER_READ_TIMEOUT_MS",
+                DEFAULT_HEADER_READ_TIMEOUT,
+            )?,
+            body_read_timeout: env_millis(
+                "HEYBLUE_BODY_READ_TIMEOUT_MS",
+                DEFAULT_BODY_READ_TIMEOUT,
+            )?,
+        };
+        if config.max_concurrent_requests == 0 {
+            // Zero would refuse every request: a typo, not a policy.
+            return Err(ConfigError::Unusable {
+                name: "HEYBLUE_MAX_CONCURRENT_REQUESTS".to_owned(),
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        Ok(config)
     }
 
     /// A config for tests and embedded launchers that choose their own port.
@@ -51,6 +101,10 @@ impl HttpConfig {
         Self {
             port,
             body_limit_bytes: DEFAULT_BODY_LIMIT_BYTES,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
         }
     }
 }
@@ -137,6 +191,20 @@ where
     T::Err: Display,
 {
     Ok(env_parsed(name)?.unwrap_or(default))
+}
+
+/// Reads a duration given in milliseconds (`name` ends in `_MS`), else
+/// returns `default`. Zero is refused: every duration read this way is a
+/// timeout, and a zero timeout would fail everything at once.
+pub fn env_millis(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    match env_parsed::<u64>(name)? {
+        None => Ok(default),
+        Some(0) => Err(ConfigError::Unusable {
+            name: name.to_owned(),
+            reason: "must be at least 1 ms".to_owned(),
+        }),
+        Some(millis) => Ok(Duration::from_millis(millis)),
+    }
 }
 
 /// Parses `name`, which must be set and non-empty.
@@ -232,6 +300,26 @@ mod tests {
         assert_eq!(env_or("HTTP_SERVICE_TEST_EMPTY", 9u16).unwrap(), 9);
         env::set_var("HTTP_SERVICE_TEST_SET", "8089");
         assert_eq!(env_or("HTTP_SERVICE_TEST_SET", 9u16).unwrap(), 8089);
+    }
+
+    #[test]
+    fn durations_are_read_in_milliseconds_and_zero_is_refused() {
+        env::set_var("HTTP_SERVICE_TEST_TIMEOUT_MS", "1500");
+        assert_eq!(
+            env_millis("HTTP_SERVICE_TEST_TIMEOUT_MS", Duration::from_secs(9)).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            env_millis("HTTP_SERVICE_TEST_TIMEOUT_UNSET_MS", Duration::from_secs(9)).unwrap(),
+            Duration::from_secs(9)
+        );
+        env::set_var("HTTP_SERVICE_TEST_TIMEOUT_ZERO_MS", "0");
+        let err =
+            env_millis("HTTP_SERVICE_TEST_TIMEOUT_ZERO_MS", Duration::from_secs(9)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HTTP_SERVICE_TEST_TIMEOUT_ZERO_MS: must be at least 1 ms"
+        );
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub const EDGE_CODES: &[ProblemCode] = &[
     ),
     INTERNAL,
     ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready"),
+    // The shared limits (see `server::layered`) may answer any request so.
+    ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
+    ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "request_timeout"),
 ];
 
 /// A service's edge error, as [`error_table!`](crate::error_table) declares it.

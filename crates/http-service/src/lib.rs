@@ -8,9 +8,10 @@
 //! - [`pagination`]: `?limit=&cursor=` lists answering `{items, next_cursor}`;
 //! - [`auth`]: bearer-token verification and the [`AuthUser`] extractor;
 //! - [`idempotency`]: the `Idempotency-Key` rules of DESIGN §2, stored in the service's schema;
-//! - [`server`]: the shared middleware stack, the operational endpoints, the
-//!   OpenAPI document generated from the handlers, and serving with graceful
-//!   shutdown;
+//! - [`server`]: the shared middleware stack (with the concurrency cap, the
+//!   request timeout and the security headers), the operational endpoints,
+//!   the OpenAPI document generated from the handlers, and serving with
+//!   graceful shutdown;
 //! - [`testing`]: the check every service's tests run on its router and document.
 //!
 //! Domain rules, persistence and messaging live elsewhere.
@@ -36,9 +37,14 @@ pub mod __private {
 pub use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub use auth::{mint_hs256, AuthUser, Authenticator, Claims, Role};
-pub use config::{env_or, env_required, env_secret, AuthConfig, ConfigError, HttpConfig};
+pub use config::{
+    env_millis, env_or, env_required, env_secret, AuthConfig, ConfigError, HttpConfig,
+};
 pub use error::{ErrorTable, ProblemCode};
 pub use pagination::{Page, PageRequest};
 pub use problem::{Json, Path, Problem, Query};
-pub use server::{layered, serve, service_api, shutdown_on_signals, CommonRoutes, ReadinessCheck};
+pub use server::{
+    layered, serve, serve_with_config, service_api, shutdown_on_signals, CommonRoutes,
+    ReadinessCheck,
+};
 pub use telemetry::init_tracing;

@@ -567,7 +567,10 @@ async fn openapi_document_is_3_1_and_lists_operational_and_service_paths() {
         not_ready["content"]["application/problem+json"]["schema"]["$ref"],
         "#/components/schemas/Problem"
     );
-    assert_eq!(not_ready["x-problem-codes"], json!(["not_ready"]));
+    assert_eq!(
+        not_ready["x-problem-codes"],
+        json!(["not_ready", "overloaded", "request_timeout"])
+    );
 }
 
 #[tokio::test]

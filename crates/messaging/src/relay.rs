@@ -30,7 +30,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::future::join_all;
 use rdkafka::producer::{FutureRecord, Producer};
-use sqlx::{PgPool, Row};
+use sqlx::{Executor, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::kafka::{
@@ -241,12 +241,24 @@ impl Relay {
             .begin()
             .await
             .context("failed to begin relay round")?;
+        // Replicas take turns: one waits here for as long as another's round
+        // lasts, which is as long as the broker takes. That wait is the
+        // design, not a stuck statement, so the service's statement and lock
+        // timeouts are lifted for it and put back once the lock is held.
+        (&mut *tx)
+            .execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
+            .await
+            .context("failed to lift the timeouts for the relay lock")?;
         sqlx::query(
             "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.messaging_relay'))",
         )
         .execute(&mut *tx)
         .await
         .context("failed to take the relay lock")?;
+        (&mut *tx)
+            .execute("SET LOCAL statement_timeout TO DEFAULT; SET LOCAL lock_timeout TO DEFAULT")
+            .await
+            .context("failed to restore the timeouts after the relay lock")?;
         let rows: Vec<PendingRow> = sqlx::query(
             "SELECT id, topic, partition_key, event_type, payload, traceparent
              FROM messaging_outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",

@@ -1,8 +1,11 @@
 //! A service's settings from the environment, with errors that name the
 //! variable.
 
-use http_service::config::{env_or, env_parsed, env_required, AuthConfig, ConfigError, HttpConfig};
+use http_service::config::{
+    env_millis, env_or, env_parsed, env_required, AuthConfig, ConfigError, HttpConfig,
+};
 use std::sync::Arc;
+use std::time::Duration;
 
 use job_queue::{Clock, SystemClock};
 use secrecy::SecretString;
@@ -12,6 +15,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ServiceSpec;
 
+/// How long a statement of a service may run by default. Far above what any
+/// request's queries need, and below the request timeout, so a stuck query
+/// fails (and frees its connection) before its request would have anyway.
+pub const DEFAULT_DB_STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a statement may wait for a lock by default: contention between
+/// short transactions clears well within it, and a transaction stuck while
+/// holding a lock does not take every waiter's connection along with it.
+pub const DEFAULT_DB_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone)]
 pub struct HostConfig {
     pub http: HttpConfig,
@@ -19,6 +32,12 @@ pub struct HostConfig {
     /// `DATABASE_URL`: the service's own role in the shared database.
     pub database_url: SecretString,
     pub max_connections: u32,
+    /// `HEYBLUE_DB_STATEMENT_TIMEOUT_MS`: the longest one statement of the
+    /// service's pool may run before PostgreSQL cancels it.
+    pub db_statement_timeout: Duration,
+    /// `HEYBLUE_DB_LOCK_TIMEOUT_MS`: the longest one statement may wait for
+    /// a lock (a row another transaction holds, say).
+    pub db_lock_timeout: Duration,
     /// `KAFKA_BOOTSTRAP`.
     pub kafka_bootstrap: String,
     /// Partitions of topics this service creates (`HEYBLUE_KAFKA_PARTITIONS`).
@@ -59,6 +78,11 @@ impl HostConfig {
             auth,
             database_url: env_required::<String>("DATABASE_URL")?.into(),
             max_connections: env_or("HEYBLUE_DB_MAX_CONNECTIONS", 16)?,
+            db_statement_timeout: env_millis(
+                "HEYBLUE_DB_STATEMENT_TIMEOUT_MS",
+                DEFAULT_DB_STATEMENT_TIMEOUT,
+            )?,
+            db_lock_timeout: env_millis("HEYBLUE_DB_LOCK_TIMEOUT_MS", DEFAULT_DB_LOCK_TIMEOUT)?,
             kafka_bootstrap: env_required("KAFKA_BOOTSTRAP")?,
             kafka_partitions: env_or("HEYBLUE_KAFKA_PARTITIONS", 6)?,
             kafka_replication: env_or("HEYBLUE_KAFKA_REPLICATION", 1)?,
@@ -80,6 +104,8 @@ impl HostConfig {
             auth: AuthConfig::hs256(jwt_secret),
             database_url: database_url.to_owned().into(),
             max_connections: 8,
+            db_statement_timeout: DEFAULT_DB_STATEMENT_TIMEOUT,
+            db_lock_timeout: DEFAULT_DB_LOCK_TIMEOUT,
             kafka_bootstrap: kafka_bootstrap.to_owned(),
             kafka_partitions: 3,
             kafka_replication: 1,

@@ -38,7 +38,9 @@ use time::OffsetDateTime;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{HostConfig, ServiceSettings};
+pub use config::{
+    HostConfig, ServiceSettings, DEFAULT_DB_LOCK_TIMEOUT, DEFAULT_DB_STATEMENT_TIMEOUT,
+};
 
 /// What is fixed about a service: its name, port, schema, migrations and the
 /// topic it publishes on.
@@ -92,33 +94,22 @@ impl Host {
     /// Connects to the database as the service's role, migrates its schema
     /// and installs the messaging tables.
     pub async fn start(spec: &'static ServiceSpec, config: HostConfig) -> anyhow::Result<Host> {
-        let options: PgConnectOptions = config
-            .database_url
-            .expose_secret()
-            .parse()
-            .context("DATABASE_URL: not a PostgreSQL URL")?;
-        // The role's default search_path is its schema already; saying it
-        // here too keeps a misprovisioned role from writing elsewhere.
-        let options = options.options([("search_path", spec.schema)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
+        let session = session_options(&config, spec.schema)?;
+        // Setting up the schema runs on a connection of its own, without the
+        // pool's timeouts: a migration may rightly take long, and a replica
+        // starting beside another waits on its migration lock until it is
+        // done.
+        let setup = PgPoolOptions::new()
+            .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(session)
             .await
             .with_context(|| format!("failed to connect to the {} database", spec.name))?;
-        spec.migrator
-            .run(&pool)
+        set_up_schema(spec, &setup).await?;
+        setup.close().await;
+        let pool = connect_pool(&config, spec.schema)
             .await
-            .with_context(|| format!("failed to migrate schema {}", spec.schema))?;
-        messaging::schema::install(&pool)
-            .await
-            .context("failed to install the messaging tables")?;
-        idempotency::install(&pool)
-            .await
-            .context("failed to install the idempotency key table")?;
-        job_queue::install(&pool)
-            .await
-            .context("failed to install the job queue tables")?;
+            .with_context(|| format!("failed to connect to the {} database", spec.name))?;
         let registry = Registry::new();
         let metrics = MessagingMetrics::register(&registry)
             .context("failed to register messaging metrics")?;
@@ -233,6 +224,7 @@ impl Host {
         Ok(App {
             name: self.spec.name,
             port,
+            http: self.config.http.clone(),
             listener,
             router,
             relay,
@@ -244,10 +236,66 @@ impl Host {
     }
 }
 
+/// The options of every connection of a service: its schema, and the
+/// statement and lock timeouts of `config`, so that one stuck query cannot
+/// hold a connection for ever. They are session settings sent when the
+/// connection starts, so they cost no round trip and hold on every
+/// connection the pool makes, `LISTEN` ones included (waiting for a
+/// notification is no statement, so it is not cut short).
+pub fn connect_options(config: &HostConfig, schema: &str) -> anyhow::Result<PgConnectOptions> {
+    let statement_timeout = config.db_statement_timeout.as_millis().to_string();
+    let lock_timeout = config.db_lock_timeout.as_millis().to_string();
+    Ok(session_options(config, schema)?.options([
+        ("statement_timeout", statement_timeout.as_str()),
+        ("lock_timeout", lock_timeout.as_str()),
+    ]))
+}
+
+/// The service's pool, each connection made with [`connect_options`].
+pub async fn connect_pool(config: &HostConfig, schema: &str) -> anyhow::Result<PgPool> {
+    let options = connect_options(config, schema)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?)
+}
+
+/// The database URL as the service's role, in its schema, without timeouts.
+fn session_options(config: &HostConfig, schema: &str) -> anyhow::Result<PgConnectOptions> {
+    let options: PgConnectOptions = config
+        .database_url
+        .expose_secret()
+        .parse()
+        .context("DATABASE_URL: not a PostgreSQL URL")?;
+    // The role's default search_path is its schema already; saying it
+    // here too keeps a misprovisioned role from writing elsewhere.
+    Ok(options.options([("search_path", schema)]))
+}
+
+/// Migrates the service's schema and installs the shared tables.
+async fn set_up_schema(spec: &ServiceSpec, pool: &PgPool) -> anyhow::Result<()> {
+    spec.migrator
+        .run(pool)
+        .await
+        .with_context(|| format!("failed to migrate schema {}", spec.schema))?;
+    messaging::schema::install(pool)
+        .await
+        .context("failed to install the messaging tables")?;
+    idempotency::install(pool)
+        .await
+        .context("failed to install the idempotency key table")?;
+    job_queue::install(pool)
+        .await
+        .context("failed to install the job queue tables")?;
+    Ok(())
+}
+
 /// A built service, ready to run.
 pub struct App {
     name: &'static str,
     port: u16,
+    http: http_service::HttpConfig,
     listener: TcpListener,
     router: axum::Router,
     relay: Relay,
@@ -277,6 +325,7 @@ impl App {
     pub async fn run(self) -> anyhow::Result<()> {
         let App {
             name,
+            http,
             listener,
             router,
             relay,
@@ -314,7 +363,9 @@ impl App {
             }
         });
         tracing::info!(service = name, port = self.port, "listening");
-        let served = http_service::server::serve(listener, router, shutdown.clone()).await;
+        let served =
+            http_service::server::serve_with_config(listener, router, &http, shutdown.clone())
+                .await;
         shutdown.cancel();
         let consumed = consumer_task.await.context("consumer task panicked")?;
         let jobs_ran = jobs_task.await.context("job runner panicked")?;

@@ -139,6 +139,18 @@ async fn a_failed_authentication_page_declines_the_confirm() {
         .await
         .expect("the page answers");
     assert_eq!(page.status(), 200);
+    // No framing, nothing inline, and the form may lead back to the shop.
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let shop = reqwest::Url::parse(RETURN_URL).expect("url").origin();
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        format!(
+            "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self' {}",
+            shop.ascii_serialization()
+        )
+        .as_str()
+    );
     let html = page.text().await.expect("html");
     assert!(html.contains("Approve") && html.contains("Fail"), "{html}");
 

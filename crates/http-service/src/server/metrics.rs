@@ -1,5 +1,6 @@
 //! Request metrics: a counter and a latency histogram per method, matched
-//! route and status, registered into the service's own registry.
+//! route and status, and a counter of requests refused or cut off to keep
+//! the service answering, registered into the service's own registry.
 
 use std::time::Instant;
 
@@ -20,6 +21,9 @@ const UNMATCHED_PATH: &str = "unmatched";
 pub(crate) struct HttpMetrics {
     requests: IntCounterVec,
     duration: HistogramVec,
+    /// By `reason`: `overloaded` (over the concurrency cap) or
+    /// `request_timeout` (past the request deadline).
+    pub(crate) refused: IntCounterVec,
 }
 
 impl HttpMetrics {
@@ -43,16 +47,29 @@ impl HttpMetrics {
             &LABELS,
         )
         .expect("metric name, help and labels are valid constants");
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "http_requests_refused_total",
+                "HTTP requests answered 503 to keep the service responsive: over the concurrency cap, or past the request timeout.",
+            ),
+            &["reason"],
+        )
+        .expect("metric name, help and labels are valid constants");
 
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
+            Box::new(refused.clone()),
         ] {
             if let Err(err) = registry.register(collector) {
                 tracing::warn!(error = %err, "HTTP metrics are not registered");
             }
         }
-        Self { requests, duration }
+        Self {
+            requests,
+            duration,
+            refused,
+        }
     }
 }
 

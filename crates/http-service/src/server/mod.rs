@@ -1,6 +1,7 @@
 //! Running a service's router: the middleware stack every service shares
 //! ([`layered`]), the operational endpoints ([`CommonRoutes`]), the OpenAPI
-//! document generated from the handlers, and serving with graceful shutdown.
+//! document generated from the handlers, the limits that keep a service
+//! answering under abuse, and serving with graceful shutdown.
 //!
 //! A service wires them as:
 //!
@@ -9,41 +10,52 @@
 //! let router = routes
 //!     .merge(CommonRoutes::new(registry.clone(), openapi).readiness_check(db).router());
 //! let app = layered(router, &config.http, &registry);
-//! serve(listener, app, shutdown).await?;
+//! serve_with_config(listener, app, &config.http, shutdown).await?;
 //! ```
 
+mod limits;
 mod metrics;
 mod openapi;
 mod routes;
+mod security_headers;
 
-use std::{any::Any, net::SocketAddr};
+use std::{any::Any, time::Duration};
 
 use axum::{
-    extract::{DefaultBodyLimit, Request},
+    error_handling::HandleErrorLayer,
+    extract::{ConnectInfo, DefaultBodyLimit, Request},
     http::{header, HeaderName, StatusCode},
     middleware,
     response::{IntoResponse, Response},
     Router,
 };
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    service::TowerToHyperService,
+};
 use prometheus::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceBuilder;
+use tower::{timeout::TimeoutLayer, ServiceBuilder, ServiceExt};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     sensitive_headers::SetSensitiveRequestHeadersLayer,
+    timeout::RequestBodyTimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
 use trace_context::{RequestId, TraceParent};
 use tracing::Level;
 
+pub use limits::{overloaded, request_timed_out};
 pub use openapi::{
     complete, document_problems, documented_operations, service_api, BEARER_SCHEME,
     PROBLEM_CODES_EXTENSION,
 };
 pub use routes::{CommonRoutes, ReadinessCheck, READINESS_TIMEOUT};
+pub use security_headers::{content_security_policy, HTML_CONTENT_SECURITY_POLICY};
 
 use crate::{
     config::HttpConfig,
@@ -64,30 +76,47 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 ///    `trace_id` (and `user_id` once [`crate::auth::AuthUser`] has run); the
 ///    request runs in the trace context of its `traceparent` header (or a new
 ///    trace), which the outbox passes on to the events it writes;
-/// 4. `http_requests_total` and `http_request_duration_seconds` by method,
-///    matched route and status, registered into `registry`;
-/// 5. bare error responses (axum's 405, tower-http's 413, a handler's bare
+/// 4. security headers: `X-Content-Type-Options: nosniff` and
+///    `Referrer-Policy: no-referrer` on every response, and on HTML pages
+///    `X-Frame-Options: DENY` and [`HTML_CONTENT_SECURITY_POLICY`] (unless
+///    the page set its own);
+/// 5. `http_requests_total` and `http_request_duration_seconds` by method,
+///    matched route and status, and `http_requests_refused_total` by reason,
+///    registered into `registry`;
+/// 6. at most `max_concurrent_requests` requests in flight; the next ones
+///    answer `503 overloaded` with `Retry-After` at once. `/healthz`,
+///    `/readyz` and `/metrics` draw on a small budget of their own, so a
+///    busy service still answers its probes;
+/// 7. a request still running after `request_timeout` answers
+///    `503 request_timeout` with `Retry-After`;
+/// 8. bare error responses (axum's 405, tower-http's 413, a handler's bare
 ///    `StatusCode`) rewritten into problem+json;
-/// 6. a panic becomes a 500 `internal_error` that reveals nothing;
-/// 7. bodies over `body_limit_bytes` answer 413, whether the
-///    `Content-Length` says so up front or a chunked body turns out too large
-///    while it is read.
+/// 9. a panic becomes a 500 `internal_error` that reveals nothing;
+/// 10. a request body that stays silent for `body_read_timeout` fails to
+///     read (the handler's extractor answers it as a bad body);
+/// 11. bodies over `body_limit_bytes` answer 413, whether the
+///     `Content-Length` says so up front or a chunked body turns out too
+///     large while it is read.
 ///
 /// Unknown paths answer 404 `not_found` and known paths with another method
 /// 405 `method_not_allowed`. Call it once, on the finished router: the 405
-/// fallback only covers routes that exist when it is applied.
+/// fallback only covers routes that exist when it is applied. Serve it with
+/// [`serve_with_config`], which bounds how long a request head may take.
 pub fn layered(router: Router, config: &HttpConfig, registry: &Registry) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
     let http_metrics = metrics::HttpMetrics::new(registry);
+    let admission =
+        limits::Admission::new(config.max_concurrent_requests, http_metrics.refused.clone());
 
     // Listed innermost first: each `Router::layer` call wraps the previous
     // ones, and boxing between them keeps every stage's body types simple.
-    router
+    let router = router
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(panic_response))
+                .layer(RequestBodyTimeoutLayer::new(config.body_read_timeout))
                 // Both limits are needed: the tower-http layer refuses an
                 // announced oversized body before reading it and caps bodies
                 // of unknown length while they stream; axum's limit is what
@@ -101,7 +130,17 @@ pub fn layered(router: Router, config: &HttpConfig, registry: &Registry) -> Rout
             drain_announced_oversized,
         ))
         .layer(middleware::map_response(problem_for_bare_errors))
-        .layer(middleware::from_fn_with_state(http_metrics, metrics::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(limits::timeout_answer(
+                    config.request_timeout,
+                    http_metrics.refused.clone(),
+                )))
+                .layer(TimeoutLayer::new(config.request_timeout)),
+        )
+        .layer(middleware::from_fn_with_state(admission, limits::admit))
+        .layer(middleware::from_fn_with_state(http_metrics, metrics::track));
+    security_headers::apply(router)
         .layer(middleware::from_fn(in_trace_context))
         .layer(
             ServiceBuilder::new()
@@ -261,22 +300,103 @@ fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
     Problem::internal().into_response()
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, then stops
-/// accepting connections and waits for requests in flight to finish.
+/// Serves `router` on `listener` until `shutdown` is cancelled, with the
+/// default limits of [`HttpConfig`]; see [`serve_with_config`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_with_config(listener, router, &HttpConfig::with_port(0), shutdown).await
+}
+
+/// Serves `router` (HTTP/1.1) on `listener` until `shutdown` is cancelled,
+/// then stops accepting connections and waits for requests in flight to
+/// finish.
+///
+/// A client must send a request's head within `header_read_timeout`, and
+/// an idle keep-alive connection is closed after as long: without it, a
+/// client that opens connections and trickles bytes (or nothing) would hold
+/// them, and their memory, for ever. hyper enforces it, but only with a
+/// timer, which `axum::serve` does not give it; hence this loop.
+pub async fn serve_with_config(
+    listener: TcpListener,
+    router: Router,
+    config: &HttpConfig,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "serving HTTP");
     }
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout);
+    // Each connection's task holds a receiver; `closed` resolves once the
+    // last of them has finished.
+    let (connections, _) = tokio::sync::watch::channel(());
+
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    pause_after_accept_error(&error).await;
+                    continue;
+                }
+            },
+        };
+        // Answers are small and written whole; Nagle's delay would only add
+        // latency to them.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(remote));
+                request
+            },
+        ));
+        let connection = http.serve_connection(TokioIo::new(stream), service);
+        let shutdown = shutdown.clone();
+        let open = connections.subscribe();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                () = shutdown.cancelled() => {
+                    // Finishes the request in flight, if any, then closes.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            // Clients that hang up, time out or send garbage end here; that
+            // is their problem, not the service's.
+            if let Err(error) = ended {
+                tracing::debug!(%error, %remote, "connection ended with an error");
+            }
+            drop(open);
+        });
+    }
+
+    drop(listener);
+    connections.closed().await;
+    Ok(())
+}
+
+/// Waits a little after a failed `accept`. Errors of one connection (reset
+/// before it was accepted) need no pause; running out of file descriptors
+/// does: retrying at once would spin while nothing can be accepted anyway.
+async fn pause_after_accept_error(error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::warn!(%error, "cannot accept a connection; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Cancels `token` on SIGTERM (how orchestrators stop a container) or

@@ -5,9 +5,12 @@
 #![allow(clippy::unwrap_used)] // a test whose set-up fails should fail on the spot
 
 use axum::Router;
-use http_service::{layered, serve, HttpConfig};
+use http_service::{layered, serve_with_config, HttpConfig};
 use prometheus::Registry;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    task::JoinHandle,
+};
 use tokio_util::sync::CancellationToken;
 
 pub struct TestServer {
@@ -26,17 +29,33 @@ impl TestServer {
 /// Serves `router` behind the shared middleware; `registry` is the one the
 /// router's `CommonRoutes` was built with, if any.
 pub async fn start(router: Router, registry: Registry) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_with(router, registry, HttpConfig::with_port(0)).await
+}
+
+/// The same, with the limits of `config` (its port is ignored).
+pub async fn start_with(router: Router, registry: Registry, config: HttpConfig) -> TestServer {
+    let listener = listener();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = layered(router, &HttpConfig::with_port(0), &registry);
+    let app = layered(router, &config, &registry);
     let shutdown = CancellationToken::new();
-    let handle = tokio::spawn(serve(listener, app, shutdown.clone()));
+    let stop = shutdown.clone();
+    let handle = tokio::spawn(async move { serve_with_config(listener, app, &config, stop).await });
     TestServer {
         base,
         registry,
         shutdown,
         handle,
     }
+}
+
+/// A listener on a free port of the loopback interface whose accept queue
+/// holds as many connections as the kernel allows (`TcpListener::bind` asks
+/// for 1024): a test that opens a thousand connections at once must not see
+/// the kernel drop handshakes before the server could accept them.
+fn listener() -> TcpListener {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    socket.listen(4096).unwrap()
 }
 
 pub fn client() -> reqwest::Client {

@@ -7,7 +7,7 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
 use http_service::problem::Path;
@@ -62,10 +62,11 @@ async fn waiting_sandbox_authorization(
 async fn page(
     State(pool): State<PgPool>,
     Path(authorization_id): Path<Uuid>,
-) -> Result<Html<String>, ApiError> {
+) -> Result<Response, ApiError> {
     let authorization =
         waiting_sandbox_authorization(&pool, AuthorizationId(authorization_id)).await?;
-    Ok(Html(format!(
+    let policy = page_policy(authorization.return_url.as_deref());
+    let page = Html(format!(
         r#"<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Hey, Blue! sandbox: confirm your payment</title></head>
@@ -80,7 +81,25 @@ async fn page(
 </html>
 "#,
         amount = authorization.amount,
-    )))
+    ));
+    Ok(([(header::CONTENT_SECURITY_POLICY, policy)], page).into_response())
+}
+
+/// The shared policy for HTML pages, with the `return_url`'s origin added
+/// to `form-action`: the page's form is answered with a redirect there, and
+/// browsers hold such redirects to `form-action` too.
+fn page_policy(return_url: Option<&str>) -> HeaderValue {
+    let origin = return_url
+        .and_then(|url| reqwest::Url::parse(url).ok())
+        .map(|url| url.origin())
+        .filter(|origin| origin.is_tuple())
+        .map(|origin| origin.ascii_serialization());
+    let policy = http_service::server::content_security_policy(origin.as_deref());
+    // An ASCII serialization of an origin is always a valid header value;
+    // should it somehow not be, the shared default still applies.
+    HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_static(http_service::server::HTML_CONTENT_SECURITY_POLICY)
+    })
 }
 
 /// Records the customer's verdict and sends them back to the shop (no

@@ -1,0 +1,107 @@
+//! A service's pool cuts a stuck statement short: a query past the
+//! statement timeout, or a wait for a lock past the lock timeout, fails
+//! fast with an error instead of holding its connection, while a `LISTEN`
+//! connection waits for notifications as long as it likes.
+
+#![allow(clippy::unwrap_used)] // a test whose set-up fails should fail on the spot
+
+use std::time::{Duration, Instant};
+
+use service_host::{connect_pool, HostConfig};
+use sqlx::postgres::PgListener;
+
+fn config(url: &str, statement_timeout: Duration, lock_timeout: Duration) -> HostConfig {
+    // The broker is never reached: only the pool is made.
+    let mut config = HostConfig::for_test(url, "127.0.0.1:9", "not-a-real-secret");
+    config.db_statement_timeout = statement_timeout;
+    config.db_lock_timeout = lock_timeout;
+    config
+}
+
+fn code_of(error: &sqlx::Error) -> Option<String> {
+    error
+        .as_database_error()
+        .and_then(|database| database.code())
+        .map(|code| code.into_owned())
+}
+
+#[tokio::test]
+async fn a_query_longer_than_the_statement_timeout_fails_fast_and_the_pool_goes_on() {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let timeout = Duration::from_millis(300);
+    let pool = connect_pool(&config(db.url("cart"), timeout, timeout), "cart")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let error = sqlx::query("SELECT pg_sleep(30)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+
+    // 57014: query_canceled, "canceling statement due to statement timeout".
+    assert_eq!(code_of(&error).as_deref(), Some("57014"), "{error}");
+    assert!(took >= timeout && took < Duration::from_secs(5), "{took:?}");
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    let setting: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(setting, "300ms");
+}
+
+#[tokio::test]
+async fn a_statement_waiting_for_a_lock_gives_up_after_the_lock_timeout() {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let lock_timeout = Duration::from_millis(300);
+    let pool = connect_pool(
+        &config(db.url("cart"), Duration::from_secs(20), lock_timeout),
+        "cart",
+    )
+    .await
+    .unwrap();
+    let mut holder = pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(42)")
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let error = sqlx::query("SELECT pg_advisory_lock(42)")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+
+    // 55P03: lock_not_available, "canceling statement due to lock timeout".
+    assert_eq!(code_of(&error).as_deref(), Some("55P03"), "{error}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_listening_connection_outlives_the_statement_timeout() {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let timeout = Duration::from_millis(200);
+    let pool = connect_pool(&config(db.url("cart"), timeout, timeout), "cart")
+        .await
+        .unwrap();
+    let mut listener = PgListener::connect_with(&pool).await.unwrap();
+    listener.listen("timeouts_test").await.unwrap();
+
+    tokio::time::sleep(timeout * 5).await;
+    sqlx::query("SELECT pg_notify('timeouts_test', 'still here')")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    let notification = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+        .await
+        .expect("no notification within 5 s")
+        .unwrap();
+    assert_eq!(notification.payload(), "still here");
+}
