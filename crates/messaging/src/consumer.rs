@@ -667,11 +667,18 @@ impl Worker {
             tracing::debug!("already handled; ignoring the redelivery");
             return Ok(Outcome::Duplicate);
         }
+        let announced = crate::wake::announced();
         route
             .handle(&mut tx, payload)
             .await
             .map_err(Failure::Handler)?;
         tx.commit().await.map_err(Failure::outage)?;
+        // The handler's outbox rows were announced before they were
+        // committed; now they are there, say so again, so the relay need
+        // not keep looking for them.
+        if crate::wake::announced() != announced {
+            crate::wake::written();
+        }
         self.metrics
             .handled
             .with_label_values(&[message.topic(), &header.event_type])

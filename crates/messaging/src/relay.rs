@@ -120,9 +120,9 @@ impl Relay {
 
     async fn publish_until(&mut self, shutdown: &CancellationToken) {
         let mut announcements = wake::announcements();
-        // When rows were last announced, and the pause before looking
-        // again, while their commit may still be on its way.
-        let mut announced: Option<(tokio::time::Instant, Duration)> = None;
+        // When rows were last announced, and how many looks found nothing
+        // since, while their commit may still be on its way.
+        let mut announced: Option<(tokio::time::Instant, u32)> = None;
         let mut backoff = Duration::from_millis(50);
         // Rounds failed in a row, for one line when publishing resumes.
         let mut failed_rounds: u64 = 0;
@@ -170,9 +170,9 @@ impl Relay {
             // Announced rows not found yet: look again soon, then less
             // soon, until the settle time is over.
             let pause = match announced {
-                Some((at, pause)) if at.elapsed() < wake::SETTLE => {
-                    announced = Some((at, pause * 2));
-                    pause
+                Some((at, looks)) if at.elapsed() < wake::SETTLE => {
+                    announced = Some((at, looks + 1));
+                    wake::LOOK_AGAIN * 2u32.pow(looks.saturating_sub(wake::STEADY_LOOKS).min(8))
                 }
                 _ => {
                     announced = None;
@@ -182,7 +182,7 @@ impl Relay {
             tokio::select! {
                 changed = announcements.changed() => {
                     if changed.is_ok() {
-                        announced = Some((tokio::time::Instant::now(), wake::FIRST_LOOK_AGAIN));
+                        announced = Some((tokio::time::Instant::now(), 0));
                     }
                 }
                 () = tokio::time::sleep(pause) => {}

@@ -6,9 +6,11 @@
 //! commits fell from about 8,000/s to about 2,450/s with it. Every
 //! service writes its outbox rows in the process that runs its relay, so
 //! the write announces itself in-process instead ([`written`]), before its
-//! transaction commits; a relay woken so looks again a few times over the
-//! next [`SETTLE`] until the rows show up, and a slow fallback poll covers
-//! a commit later than that and rows written by another process.
+//! transaction commits; a relay woken so looks again every millisecond or
+//! so over the next [`SETTLE`] until the rows show up, and a slow fallback
+//! poll covers a commit later than that and rows written by another
+//! process. Where the commit is in this crate's hands (the consumer
+//! runner), the rows are announced again right after it.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -20,9 +22,14 @@ use tokio::sync::watch;
 /// commit, which is the fsync.
 pub const SETTLE: Duration = Duration::from_millis(250);
 
-/// The first pause between looks after an announcement; each next one is
-/// twice as long.
-pub const FIRST_LOOK_AGAIN: Duration = Duration::from_millis(1);
+/// The pause between looks after an announcement, for the first
+/// [`STEADY_LOOKS`] looks (a commit's fsync takes a millisecond or a few);
+/// after that each pause is twice the last.
+pub const LOOK_AGAIN: Duration = Duration::from_millis(1);
+
+/// How many looks [`LOOK_AGAIN`] apart follow an announcement before the
+/// pauses grow.
+pub const STEADY_LOOKS: u32 = 8;
 
 /// Counts announcements; every relay of the process watches it.
 static WRITTEN: LazyLock<watch::Sender<u64>> = LazyLock::new(|| watch::channel(0).0);
@@ -37,4 +44,12 @@ pub fn written() {
 /// What a relay waits on.
 pub fn announcements() -> watch::Receiver<u64> {
     WRITTEN.subscribe()
+}
+
+/// How many announcements were made so far: a caller that commits a
+/// transaction itself (the consumer runner) compares it before and after
+/// and, when rows were announced meanwhile, announces again after the
+/// commit, when the relay finds them at its first look.
+pub fn announced() -> u64 {
+    *WRITTEN.borrow()
 }
