@@ -153,9 +153,28 @@ pub fn layered(router: Router, config: &HttpConfig, registry: &Registry) -> Rout
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        .on_failure(log_failure),
                 ),
         )
+}
+
+/// Logs a request that failed on the server's side. A 503 is an answer
+/// the service chose (not ready yet, overloaded, a peer away) and the code
+/// that chose it logged why; at ERROR, every probe of a starting service
+/// would be an error line. Anything else is an error.
+fn log_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(?latency, "answered 503");
+        }
+        failure => tracing::error!(classification = %failure, ?latency, "response failed"),
+    }
 }
 
 /// Bodies up to this size are read and thrown away before a 413 is sent.

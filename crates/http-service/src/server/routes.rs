@@ -52,6 +52,10 @@ struct Shared {
     registry: Registry,
     openapi: Value,
     checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// The checks that failed at the last probe: an orchestrator probes
+    /// every few seconds (the launcher every 100 ms), so a check is logged
+    /// when it starts or stops failing, not at every probe.
+    failing: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl CommonRoutes {
@@ -108,6 +112,7 @@ impl CommonRoutes {
                 Value::Null
             }),
             checks: self.checks,
+            failing: std::sync::Mutex::default(),
         });
         let (router, _) = operational.split_for_parts();
         let mut api = OpenApiRouter::from(router.with_state(shared));
@@ -176,10 +181,25 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     for (name, outcome) in outcomes {
         match outcome {
             Ok(()) => {
+                if shared
+                    .failing
+                    .lock()
+                    .is_ok_and(|mut failed| failed.remove(&name))
+                {
+                    tracing::info!(check = %name, "readiness check passes again");
+                }
                 checks.insert(name, "ok");
             }
             Err((state, reason)) => {
-                tracing::warn!(check = %name, %reason, "readiness check {state}");
+                if shared
+                    .failing
+                    .lock()
+                    .is_ok_and(|mut failed| failed.insert(name.clone()))
+                {
+                    tracing::warn!(check = %name, %reason, "readiness check {state}");
+                } else {
+                    tracing::debug!(check = %name, %reason, "readiness check still {state}");
+                }
                 checks.insert(name.clone(), state);
                 failing.push(name);
             }
