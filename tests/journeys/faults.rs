@@ -24,8 +24,8 @@ const OUTAGE: Duration = Duration::from_secs(10);
 /// A shop and a customer with two mugs in their cart and 500 points.
 async fn customer_at_checkout(world: &World) -> (crate::world::Business, String, Person) {
     let shop = world.business("Mugs").await;
-    let mug = world.offering(&shop, "Mug", 1_800, 900, Some(6)).await;
-    let civilian = world.person(Role::Civilian, 500).await;
+    let mug = world.offering(&shop, "Mug", 1_800, 900, Some(MUGS)).await;
+    let civilian = world.person(Role::Civilian, POINTS).await;
     world.add_to_cart(&civilian, &mug, 2).await;
     (shop, mug, civilian)
 }
@@ -38,7 +38,12 @@ where
     Fut: Future<Output = ()>,
 {
     let (shop, mug, civilian) = customer_at_checkout(world).await;
-    let order_id = place(world, &civilian, &checkout_body(500, Some("pm_card_visa"))).await;
+    let order_id = place(
+        world,
+        &civilian,
+        &checkout_body(POINTS, Some("pm_card_visa")),
+    )
+    .await;
     fault().await;
     let ended = Instant::now();
     world
@@ -48,16 +53,22 @@ where
         "settled: {what}: the order reached its business {:.1} s after the fault ended",
         ended.elapsed().as_secs_f64()
     );
-    finish(world, &shop, &mug, &civilian, &order_id).await;
+    finish(world, (&shop, &mug, MUGS), &civilian, &order_id, POINTS).await;
 }
 
-/// Delivers the order and checks that nothing was lost or doubled.
-async fn finish(
+/// The stock of the mug a customer buys two of, and the points they spend.
+const MUGS: i64 = 6;
+const POINTS: i64 = 500;
+
+/// Delivers the order (of one part, `shop`'s, of `mug`, which had `stock`
+/// units) and checks that nothing was lost or doubled: one part, the
+/// `points` spent once, the stock taken once, one email per notification.
+pub async fn finish(
     world: &World,
-    shop: &crate::world::Business,
-    mug: &str,
+    (shop, mug, stock): (&crate::world::Business, &str, i64),
     civilian: &Person,
     order_id: &str,
+    points: i64,
 ) {
     deliver(world, shop, order_id).await;
     world.wait_for_status(civilian, order_id, "delivered").await;
@@ -73,9 +84,13 @@ async fn finish(
         Some(1),
         "one part: {queue}"
     );
-    let points = points_conserved(world, civilian).await;
-    assert_eq!(points.get("spent"), Some(&500), "the points are spent once");
-    stock_conserved(world, mug, 6, &[order]).await;
+    let spent = points_conserved(world, civilian).await;
+    assert_eq!(
+        spent.get("spent"),
+        Some(&points),
+        "the points are spent once"
+    );
+    stock_conserved(world, mug, stock, &[order]).await;
     world
         .wait_for_inbox(
             civilian,
@@ -149,7 +164,7 @@ async fn try_submit(
 
 pub async fn a_checkout_survives_the_checkout_service_killed_and_is_retried(world: Arc<World>) {
     let (shop, mug, civilian) = customer_at_checkout(&world).await;
-    let body = checkout_body(500, Some("pm_card_visa"));
+    let body = checkout_body(POINTS, Some("pm_card_visa"));
     let key = Uuid::new_v4().to_string();
 
     // Checkout dies while the customer's request is in flight; the customer
@@ -189,5 +204,5 @@ pub async fn a_checkout_survives_the_checkout_service_killed_and_is_retried(worl
         Some(1),
         "one order: {orders}"
     );
-    finish(&world, &shop, &mug, &civilian, &order_id).await;
+    finish(&world, (&shop, &mug, MUGS), &civilian, &order_id, POINTS).await;
 }

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use http_service::Role;
 
-use crate::buying::{deliver, place};
-use crate::invariants::{one_email_per_notification, order_settled, points_conserved};
+use crate::buying::place;
+use crate::faults::finish;
 use test_harness::Api;
 
 use crate::world::{checkout_body, get, until, Person, World};
@@ -70,42 +70,14 @@ async fn wait_for_split(world: &World, processes: &[&str]) {
 /// the customer and the order's id.
 async fn an_order_is_delivered(world: &World, label: &str) -> (Person, String) {
     let shop = world.business(&format!("Replicas {label}")).await;
-    let mug = world.offering(&shop, "Mug", 1_800, 900, None).await;
+    let mug = world.offering(&shop, "Mug", 1_800, 900, Some(6)).await;
     let civilian = world.person(Role::Civilian, 300).await;
     world.add_to_cart(&civilian, &mug, 1).await;
     let order_id = place(world, &civilian, &checkout_body(300, Some("pm_card_visa"))).await;
     world
         .wait_for_status(&civilian, &order_id, "dispatched")
         .await;
-    deliver(world, &shop, &order_id).await;
-    world
-        .wait_for_status(&civilian, &order_id, "delivered")
-        .await;
-    order_settled(world, &civilian, &order_id).await;
-    let queue = get(
-        &world.dispatch,
-        &format!("/v1/dispatch/businesses/{}/orders", shop.id),
-        &shop.token,
-    )
-    .await;
-    assert_eq!(queue["items"].as_array().map(Vec::len), Some(1), "{queue}");
-    let points = points_conserved(world, &civilian).await;
-    assert_eq!(points.get("spent"), Some(&300), "the points are spent once");
-    world
-        .wait_for_inbox(
-            &civilian,
-            &order_id,
-            &[
-                ("placed", 1),
-                ("paid", 1),
-                ("dispatched", 1),
-                ("confirmed", 1),
-                ("shipped", 1),
-                ("delivered", 1),
-            ],
-        )
-        .await;
-    one_email_per_notification(world, &civilian).await;
+    finish(world, (&shop, &mug, 6), &civilian, &order_id, 300).await;
     (civilian, order_id)
 }
 
