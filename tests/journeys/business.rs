@@ -111,6 +111,17 @@ impl WebhookBusiness {
         json!({"url": format!("{}/{business}/orders", self.base_url), "secret": secret})
     }
 
+    /// Every secret the books were opened with.
+    pub fn secrets(&self) -> Vec<String> {
+        self.books
+            .lock()
+            .expect("books")
+            .secrets
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Every verified POST the business received, in order.
     pub fn deliveries(&self, business: Uuid) -> Vec<Delivery> {
         self.books

@@ -152,9 +152,21 @@ fn main() -> ExitCode {
     let Ok(world) = Arc::try_unwrap(world) else {
         panic!("a journey still holds the fleet");
     };
+    let log = world.fleet.log();
+    let secrets = secrets(&world);
     let status = runtime.block_on(world.fleet.stop());
     if !status.success() {
         eprintln!("the launcher did not stop cleanly: {status}");
+        failed = true;
+    }
+    // Everything the fleet logged through every journey, its shutdown
+    // included: no token, signing secret or password may be in it.
+    let leaks = log.leaks(&secrets);
+    for (secret, line) in leaks.iter().take(20) {
+        eprintln!("a secret in the fleet's log: {secret:?} in {line}");
+    }
+    if !leaks.is_empty() {
+        eprintln!("{} log lines give a secret away", leaks.len());
         failed = true;
     }
     if failed {
@@ -162,6 +174,16 @@ fn main() -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// What the fleet was given that must never be logged: the tokens'
+/// signing secret, the database roles' passwords, the webhook businesses'
+/// signing secrets (tokens themselves are found by their shape).
+fn secrets(world: &World) -> Vec<String> {
+    std::iter::once(fixture::JWT_SECRET.to_owned())
+        .chain(fleet::schemas().into_iter().map(pg_cluster::role_password))
+        .chain(world.webhooks.secrets())
+        .collect()
 }
 
 /// Every message on the fleet's dead-letter topics: (topic, event type).
