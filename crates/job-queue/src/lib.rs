@@ -11,7 +11,8 @@
 //! 1. At start-up, [`install`] the tables (next to its own migrations).
 //! 2. Where the decision is made, [`enqueue`] in the same transaction as the
 //!    state change: a rolled-back transaction leaves no job, a committed one
-//!    starts within milliseconds (the commit notifies the runners).
+//!    starts within milliseconds (the write announces itself to the runner
+//!    of its process, [`JOBS`], which looks until the commit lands).
 //!    ```ignore
 //!    let mut tx = pool.begin().await?;
 //!    store::accept_order(&mut tx, &order).await?;
@@ -60,3 +61,7 @@ pub use runner::{JobConfig, JobRunner, Nudge, StartError};
 pub use schema::{install, prune, Retention};
 pub use store::enqueue;
 pub use sweep::{Sweep, Sweeper};
+
+/// Jobs enqueued in this process: announced by [`enqueue`], watched by the
+/// [`JobRunner`] (`write-signal` says why not `NOTIFY`).
+pub static JOBS: write_signal::Signal = write_signal::Signal::new();

@@ -1,10 +1,11 @@
 //! The runner: claims due jobs, runs each outside any transaction, settles
 //! it, and runs the periodic tasks whose turn it is.
 //!
-//! It sleeps on `LISTEN job_queue_<schema>` and wakes when a transaction that
-//! enqueued jobs commits, when one of its jobs finishes, or when the earliest
-//! job or tick it knows of falls due; a slow fallback poll only covers a
-//! missed notification and jobs that other replicas rescheduled.
+//! It sleeps until a job is enqueued in its process ([`crate::JOBS`]; it then
+//! looks every millisecond or so until the enqueuing transaction has
+//! committed), one of its jobs finishes, or the earliest job or tick it
+//! knows of falls due; a fallback poll every second covers jobs that other
+//! processes enqueued, rescheduled or handed back.
 //!
 //! A claim marks the job running under a lease and counts the attempt, in a
 //! transaction that lasts one statement (`FOR UPDATE SKIP LOCKED`, so
@@ -23,7 +24,6 @@ use anyhow::Context;
 use async_trait::async_trait;
 use futures::FutureExt;
 use rand::Rng;
-use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{Clock, SystemClock};
 use crate::job::{Job, JobContext, JobError, JobHandler, Periodic};
 use crate::metrics::JobMetrics;
-use crate::schema::{self, Retention, NOTIFY_CHANNEL_SQL};
+use crate::schema::{self, Retention};
 use crate::store::{self, Settlement, Tick};
 
 #[derive(Debug, Clone)]
@@ -48,7 +48,9 @@ pub struct JobConfig {
     /// How long a claimed job is reserved for its worker without a renewal.
     /// A job whose worker died runs again this long after it last renewed.
     pub lease: Duration,
-    /// Safety net for a missed notification; not how jobs normally start.
+    /// How often the runner looks without being told: jobs of other
+    /// processes, or committed after [`write_signal::SETTLE`]. Not how jobs
+    /// normally start.
     pub fallback_poll: Duration,
     /// How long shutdown waits for running jobs before interrupting them.
     pub shutdown_grace: Duration,
@@ -67,7 +69,7 @@ impl Default for JobConfig {
             base_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(600),
             lease: Duration::from_secs(300),
-            fallback_poll: Duration::from_secs(5),
+            fallback_poll: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(20),
             gauges_every: Duration::from_secs(10),
             retention: Retention::default(),
@@ -266,31 +268,28 @@ struct Loop {
 impl Loop {
     async fn run(&mut self, shutdown: &CancellationToken, nudge: &Notify) {
         let longest_backoff = self.shared.config.fallback_poll;
-        let mut listener = None;
+        let mut announcements = crate::JOBS.subscribe();
+        let mut looks = write_signal::Looks::default();
         let mut backoff = Duration::from_millis(50);
         loop {
-            if listener.is_none() && !self.kinds.is_empty() {
-                listener = listen(&self.shared.ctx.pool)
-                    .await
-                    .map_err(|e| tracing::warn!(error = ?e, "job listener unavailable"))
-                    .ok();
-            }
             let wait = match self.round().await {
-                Ok(wait) => {
+                Ok((wait, claimed)) => {
                     backoff = Duration::from_millis(50);
-                    wait
+                    if claimed > 0 {
+                        looks.found();
+                    }
+                    // Announced jobs not found yet: look again soon.
+                    if self.kinds.is_empty() {
+                        wait
+                    } else {
+                        looks.pause(wait)
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(error = ?error, retry_in = ?backoff, "job runner round failed");
                     let wait = backoff;
                     backoff = (backoff * 2).min(longest_backoff);
                     wait
-                }
-            };
-            let woken = async {
-                match listener.as_mut() {
-                    Some(l) => l.try_recv().await.map(|_| ()),
-                    None => std::future::pending().await,
                 }
             };
             tokio::select! {
@@ -304,14 +303,12 @@ impl Loop {
                     Ok(index) => self.schedules[index].ticking = false,
                     Err(error) => tracing::error!(error = ?error, "periodic task ended abnormally"),
                 },
-                result = woken => match result {
-                    // Several commits that arrived meanwhile need one round.
-                    Ok(()) => while listener.as_mut().and_then(PgListener::next_buffered).is_some() {},
-                    Err(error) => {
-                        tracing::warn!(error = ?error, "job listener lost; reconnecting");
-                        listener = None;
+                // Several jobs announced meanwhile need one round.
+                changed = announcements.changed() => {
+                    if changed.is_ok() {
+                        looks.announced();
                     }
-                },
+                }
                 () = nudge.notified() => {}
                 () = tokio::time::sleep(wait) => {}
             }
@@ -319,13 +316,15 @@ impl Loop {
     }
 
     /// Claims what is due, starts due ticks, refreshes the gauges. Returns how
-    /// long the loop may sleep if nothing wakes it.
-    async fn round(&mut self) -> anyhow::Result<Duration> {
+    /// long the loop may sleep if nothing wakes it, and how many jobs it
+    /// claimed.
+    async fn round(&mut self) -> anyhow::Result<(Duration, usize)> {
         let shared = &self.shared;
         let pool = &shared.ctx.pool;
         let config = &shared.config;
         let now = shared.ctx.now();
         let mut wait = config.fallback_poll;
+        let mut claimed_jobs = 0;
 
         let free = config.concurrency.saturating_sub(self.jobs.len());
         if !self.kinds.is_empty() && free > 0 {
@@ -333,6 +332,7 @@ impl Loop {
                 .await
                 .context("failed to claim jobs")?;
             let full = claimed.len() == free;
+            claimed_jobs = claimed.len();
             for job in claimed {
                 self.jobs.spawn(execute(Arc::clone(shared), job));
             }
@@ -379,7 +379,7 @@ impl Loop {
             read_gauges(shared, now).await?;
         }
         // A due job another runner is still claiming would spin the loop.
-        Ok(wait.max(Duration::from_millis(2)))
+        Ok((wait.max(Duration::from_millis(2)), claimed_jobs))
     }
 
     /// Lets running jobs and ticks finish within the grace, then interrupts
@@ -410,21 +410,6 @@ impl Loop {
         self.jobs.abort_all();
         self.ticks.abort_all();
     }
-}
-
-async fn listen(pool: &PgPool) -> anyhow::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool)
-        .await
-        .context("failed to connect the job listener")?;
-    let channel: String = sqlx::query_scalar(&format!("SELECT {NOTIFY_CHANNEL_SQL}"))
-        .fetch_one(pool)
-        .await
-        .context("failed to read the current schema")?;
-    listener
-        .listen(&channel)
-        .await
-        .with_context(|| format!("failed to LISTEN on {channel}"))?;
-    Ok(listener)
 }
 
 /// How long from `now` until `at`; zero if it has passed.

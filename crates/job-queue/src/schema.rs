@@ -48,10 +48,6 @@ static SCHEMA: ComponentSchema = ComponentSchema {
     "#],
 };
 
-/// The `NOTIFY` channel on which commits that enqueued jobs wake the runners.
-/// Services share one database, so the channel is named by schema.
-pub(crate) const NOTIFY_CHANNEL_SQL: &str = "'job_queue_' || current_schema()";
-
 /// Creates or upgrades the job tables in the connection's schema. Call it at
 /// start-up, before anything enqueues.
 pub async fn install(pool: &PgPool) -> Result<(), sqlx::Error> {

@@ -6,36 +6,26 @@
 //! that lost its lease, and whose job was claimed again, cannot overwrite
 //! what the newer attempt records.
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool, Row};
 use time::OffsetDateTime;
 
 use crate::job::{Job, NewJob};
-use crate::schema::NOTIFY_CHANNEL_SQL;
+use crate::JOBS;
 
-static ENQUEUE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH inserted AS (
-             INSERT INTO job_queue (kind, payload, dedupe_key, run_at)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT ON CONSTRAINT job_queue_dedupe DO NOTHING
-             RETURNING id
-         )
-         SELECT id, pg_notify({NOTIFY_CHANNEL_SQL}, '')::text AS notified FROM inserted"
-    )
-});
+const ENQUEUE_SQL: &str = "INSERT INTO job_queue (kind, payload, dedupe_key, run_at)
+     VALUES ($1, $2, $3, $4)
+     ON CONFLICT ON CONSTRAINT job_queue_dedupe DO NOTHING
+     RETURNING id";
 
-/// Writes `job` inside the caller's transaction (pass `&mut *tx`). Runners
-/// are notified when, and only if, that transaction commits. Returns the
-/// job's id, or `None` when a job of this kind with the same dedupe key
-/// exists already.
+/// Writes `job` inside the caller's transaction (pass `&mut *tx`). The
+/// runner of this process is told at once and finds the job when, and only
+/// if, that transaction commits ([`JOBS`]). Returns the job's id, or `None`
+/// when a job of this kind with the same dedupe key exists already.
 #[tracing::instrument(skip_all, fields(kind = job.kind, dedupe_key = job.dedupe_key.as_deref()))]
 pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> Result<Option<i64>, sqlx::Error> {
-    // One round trip: the row, and the notification that leaves with the
-    // commit (several in one transaction fold into one).
-    let id = sqlx::query(&ENQUEUE_SQL)
+    let id = sqlx::query(ENQUEUE_SQL)
         .bind(job.kind)
         .bind(&job.payload)
         .bind(job.dedupe_key.as_deref())
@@ -43,20 +33,15 @@ pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> Result<Option<i64>
         .fetch_optional(&mut *conn)
         .await?
         .map(|row| row.get::<i64, _>("id"));
+    if id.is_some() {
+        JOBS.written();
+    }
     Ok(id)
 }
 
-static HAND_BACK_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH handed AS (
-             UPDATE job_queue
-             SET state = 'pending', locked_until = NULL, attempts = attempts - 1
-             WHERE id = $1 AND attempts = $2 AND state = 'running'
-             RETURNING id
-         )
-         SELECT pg_notify({NOTIFY_CHANNEL_SQL}, '')::text FROM handed"
-    )
-});
+const HAND_BACK_SQL: &str = "UPDATE job_queue
+     SET state = 'pending', locked_until = NULL, attempts = attempts - 1
+     WHERE id = $1 AND attempts = $2 AND state = 'running'";
 
 /// Claims up to `limit` due jobs of `kinds` in one short transaction: pending
 /// ones whose time has come, and running ones whose worker's lease expired.
@@ -172,8 +157,9 @@ pub(crate) async fn settle(
         .bind(attempts(job))
         .bind(now)
         .bind(error.as_str()),
-        // Other replicas are woken, as by a commit, to take it at once.
-        Settlement::HandedBack => sqlx::query(&HAND_BACK_SQL).bind(job.id).bind(attempts(job)),
+        // Another replica's runner takes it at its next look (its fallback
+        // poll at the latest): this one is stopping.
+        Settlement::HandedBack => sqlx::query(HAND_BACK_SQL).bind(job.id).bind(attempts(job)),
     };
     Ok(query.execute(pool).await?.rows_affected() == 1)
 }

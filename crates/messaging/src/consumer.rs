@@ -667,7 +667,7 @@ impl Worker {
             tracing::debug!("already handled; ignoring the redelivery");
             return Ok(Outcome::Duplicate);
         }
-        let announced = crate::wake::announced();
+        let announced = crate::wake::OUTBOX.announced();
         route
             .handle(&mut tx, payload)
             .await
@@ -676,8 +676,8 @@ impl Worker {
         // The handler's outbox rows were announced before they were
         // committed; now they are there, say so again, so the relay need
         // not keep looking for them.
-        if crate::wake::announced() != announced {
-            crate::wake::written();
+        if crate::wake::OUTBOX.announced() != announced {
+            crate::wake::OUTBOX.written();
         }
         self.metrics
             .handled

@@ -31,6 +31,6 @@ pub async fn enqueue<E: EventFamily>(
         .bind(traceparent)
         .execute(&mut *conn)
         .await?;
-    crate::wake::written();
+    crate::wake::OUTBOX.written();
     Ok(())
 }

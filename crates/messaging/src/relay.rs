@@ -119,10 +119,8 @@ impl Relay {
     }
 
     async fn publish_until(&mut self, shutdown: &CancellationToken) {
-        let mut announcements = wake::announcements();
-        // When rows were last announced, and how many looks found nothing
-        // since, while their commit may still be on its way.
-        let mut announced: Option<(tokio::time::Instant, u32)> = None;
+        let mut announcements = wake::OUTBOX.subscribe();
+        let mut looks = wake::Looks::default();
         let mut backoff = Duration::from_millis(50);
         // Rounds failed in a row, for one line when publishing resumes.
         let mut failed_rounds: u64 = 0;
@@ -152,7 +150,7 @@ impl Relay {
                 Ok(0) => backoff = Duration::from_millis(50),
                 Ok(_) => {
                     backoff = Duration::from_millis(50);
-                    announced = None;
+                    looks.found();
                 }
                 Err(error) => {
                     failed_rounds += 1;
@@ -169,20 +167,11 @@ impl Relay {
             }
             // Announced rows not found yet: look again soon, then less
             // soon, until the settle time is over.
-            let pause = match announced {
-                Some((at, looks)) if at.elapsed() < wake::SETTLE => {
-                    announced = Some((at, looks + 1));
-                    wake::LOOK_AGAIN * 2u32.pow(looks.saturating_sub(wake::STEADY_LOOKS).min(8))
-                }
-                _ => {
-                    announced = None;
-                    self.config.fallback_poll
-                }
-            };
+            let pause = looks.pause(self.config.fallback_poll);
             tokio::select! {
                 changed = announcements.changed() => {
                     if changed.is_ok() {
-                        announced = Some((tokio::time::Instant::now(), 0));
+                        looks.announced();
                     }
                 }
                 () = tokio::time::sleep(pause) => {}
