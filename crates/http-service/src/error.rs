@@ -67,7 +67,37 @@ pub const EDGE_CODES: &[ProblemCode] = &[
     // The shared limits (see `server::layered`) may answer any request so.
     ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
     ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "request_timeout"),
+    DATABASE_BUSY,
 ];
+
+/// The row of a request whose database statement ran past the statement
+/// timeout or waited past the lock timeout: the database was busy, not the
+/// request wrong, so it may be tried again.
+pub const DATABASE_BUSY: ProblemCode =
+    ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy");
+
+/// SQLSTATEs of a statement cancelled by `statement_timeout` and of a lock
+/// not had within `lock_timeout`.
+const TIMED_OUT_STATES: [&str; 2] = ["57014", "55P03"];
+
+/// Whether `error`, or any of its causes, is the database giving up on a
+/// statement by a timeout.
+fn database_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        let state = match error.downcast_ref::<sqlx::Error>() {
+            Some(error) => error.as_database_error().and_then(|db| db.code()),
+            None => error
+                .downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .map(|db| std::borrow::Cow::Borrowed(db.code())),
+        };
+        if state.is_some_and(|state| TIMED_OUT_STATES.contains(&state.as_ref())) {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
 
 /// A service's edge error, as [`error_table!`](crate::error_table) declares it.
 pub trait ErrorTable: std::error::Error + Sized + 'static {
@@ -93,6 +123,19 @@ pub fn respond<E: ErrorTable>(error: E) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal_error",
     ));
+    if row.status == StatusCode::INTERNAL_SERVER_ERROR && database_timed_out(&error) {
+        tracing::warn!(code = DATABASE_BUSY.code, error = %Chain(&error), "the database gave up on a statement");
+        return Problem::new(
+            DATABASE_BUSY.status,
+            DATABASE_BUSY.code,
+            "The database is busy right now; try again shortly.",
+        )
+        .with_header(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        )
+        .into_response();
+    }
     if row.status.is_server_error() {
         tracing::error!(code = row.code, error = %Chain(&error), "request failed");
         if row.status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -76,3 +76,41 @@ fn the_table_lists_every_variant_once_for_the_document() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_statement_the_database_gave_up_on_answers_503_database_busy_to_try_again() {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let pool = sqlx::PgPool::connect(db.url("cart")).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET statement_timeout = 50")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let cancelled = sqlx::query("SELECT pg_sleep(5)")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    let error = ShopError::from(anyhow::Error::new(cancelled).context("failed to load the cart"));
+
+    let response = error.into_response();
+    assert_eq!(response.headers()["retry-after"], "1");
+    let (status, body) = {
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice::<Value>(&body).unwrap())
+    };
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["code"], "database_busy");
+    assert!(!body.to_string().contains("pg_sleep"), "{body}");
+
+    // Any other database failure stays a 500 that says nothing.
+    let missing = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    let (status, body) = answer(ShopError::from(anyhow::Error::new(missing))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["code"], "internal_error");
+}
