@@ -299,6 +299,40 @@ impl ConsumerContext for LagContext {
 
 type KafkaConsumer = StreamConsumer<LagContext>;
 
+/// The consumer, closed on a thread of its own when the last holder lets
+/// go of it. Closing a group member blocks until it has left its group,
+/// polling librdkafka every 100 ms for as long as that takes, without end
+/// while the broker is gone. Dropped on an async worker (say, when a
+/// runtime shuts down and cancels the partition tasks after the broker
+/// was stopped), that would hold the worker, and the runtime's shutdown
+/// with it, forever; on its own thread it ends with its close, or with the
+/// process.
+struct Closing(Option<KafkaConsumer>);
+
+impl std::ops::Deref for Closing {
+    type Target = KafkaConsumer;
+
+    fn deref(&self) -> &KafkaConsumer {
+        // Only `drop` takes it out.
+        self.0
+            .as_ref()
+            .expect("the consumer is there until dropped")
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("kafka-consumer-close".to_owned())
+                .spawn(move || drop(consumer));
+            if let Err(error) = closing {
+                tracing::warn!(%error, "no thread to close the Kafka consumer on; closing it here");
+            }
+        }
+    }
+}
+
 /// Runs registered handlers over their topics until shutdown.
 pub struct ConsumerRunner {
     config: ConsumerConfig,
@@ -375,7 +409,7 @@ impl ConsumerRunner {
             self.joined.store(true, Ordering::Relaxed);
             return Ok(());
         }
-        let consumer: Arc<KafkaConsumer> = Arc::new(
+        let consumer: Arc<Closing> = Arc::new(Closing(Some(
             consumer_config(&self.config)
                 .create_with_context(LagContext {
                     group: self.config.group_id.clone(),
@@ -386,7 +420,7 @@ impl ConsumerRunner {
                     errors: kafka::ErrorThrottle::default(),
                 })
                 .context("failed to create Kafka consumer")?,
-        );
+        )));
         let topics: Vec<&str> = self.routes.keys().copied().collect();
         consumer
             .subscribe(&topics)
@@ -499,7 +533,7 @@ struct Worker {
     metrics: MessagingMetrics,
     routes: HashMap<&'static str, Arc<dyn Route>>,
     dead_letters: kafka::ReliableProducer,
-    consumer: Arc<KafkaConsumer>,
+    consumer: Arc<Closing>,
     shutdown: CancellationToken,
     generation: Arc<AtomicU64>,
 }
