@@ -67,7 +67,6 @@ pub const EDGE_CODES: &[ProblemCode] = &[
     // The shared limits (see `server::layered`) may answer any request so.
     ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
     ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "request_timeout"),
-    DATABASE_BUSY,
 ];
 
 /// The row of a request whose database statement ran past the statement
@@ -219,6 +218,7 @@ macro_rules! error_table {
             const CODES: &'static [$crate::error::ProblemCode] = &[
                 $( $crate::error::ProblemCode::new($crate::__private::StatusCode::$status, $code), )*
                 $crate::error::INTERNAL,
+                $crate::error::DATABASE_BUSY,
             ];
 
             fn problem_code(&self) -> ::core::option::Option<$crate::error::ProblemCode> {

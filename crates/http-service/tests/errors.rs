@@ -72,7 +72,8 @@ fn the_table_lists_every_variant_once_for_the_document() {
         vec![
             (422, "invalid_quantity"),
             (409, "offering_unavailable"),
-            (500, "internal_error")
+            (500, "internal_error"),
+            (503, "database_busy")
         ]
     );
 }
