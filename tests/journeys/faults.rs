@@ -128,11 +128,47 @@ pub async fn parts_survive_the_dispatcher_killed_mid_journey(world: Arc<World>) 
 
 pub async fn an_order_rides_out_the_broker_down_for_ten_seconds(world: Arc<World>) {
     survives(&world, "broker down for 10 s", || async {
-        world.fleet.set_broker_up(false);
+        world.fleet.set_broker_up(false).await;
         tokio::time::sleep(OUTAGE).await;
-        world.fleet.set_broker_up(true);
+        world.fleet.set_broker_up(true).await;
     })
     .await;
+}
+
+/// The broker killed with SIGKILL, an order placed while it is away (its
+/// events wait in the services' outboxes), and the broker back with none of
+/// its state, as one that lost its disk: no topics, offsets or producer
+/// ids. The services create their topics again and the order goes through
+/// once. Only tansu can lose its state; the journey runs on it alone.
+///
+/// Run while the fleet is quiet: what the broker held and no one had read
+/// yet is gone with its disk, out of any outbox's reach.
+pub async fn an_order_placed_while_the_broker_is_away_survives_its_return_without_state(
+    world: Arc<World>,
+) {
+    let (shop, mug, civilian) = customer_at_checkout(&world).await;
+    world.fleet.set_broker_up(false).await;
+    let order_id = place(
+        &world,
+        &civilian,
+        &checkout_body(POINTS, Some("pm_card_visa")),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    world
+        .fleet
+        .restart_broker_without_state()
+        .await
+        .expect("the fleet runs on a broker that can lose its state");
+    let ended = Instant::now();
+    world
+        .wait_for_status(&civilian, &order_id, "dispatched")
+        .await;
+    println!(
+        "settled: broker back without its state: the order reached its business {:.1} s after the broker returned",
+        ended.elapsed().as_secs_f64()
+    );
+    finish(&world, (&shop, &mug, MUGS), &civilian, &order_id, POINTS).await;
 }
 
 pub async fn an_order_rides_out_a_postgres_restart(world: Arc<World>) {

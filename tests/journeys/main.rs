@@ -1,6 +1,8 @@
 //! The journeys of the order capability on the whole fleet, as its users
 //! meet it: the eight real binaries started by the launcher (the README's
-//! run command's code path) with the embedded broker and a private
+//! run command's code path) with the embedded broker (or, with
+//! `HEYBLUE_TEST_BROKER=tansu`, tansu as a process of its own, which the
+//! broker fault journeys kill and restart) and a private
 //! PostgreSQL (order and dispatcher each as two replicas), driven only
 //! through the public REST APIs, as the webshop and
 //! businesses would. Local third parties stand in for the outside world
@@ -85,6 +87,12 @@ fn faults() -> Vec<(&'static str, Journey)> {
     ]
 }
 
+/// Fault journeys only a broker of its own process can play (tansu, with
+/// `HEYBLUE_TEST_BROKER=tansu`): coming back without its state.
+fn broker_process_faults() -> Vec<(&'static str, Journey)> {
+    journeys![faults::an_order_placed_while_the_broker_is_away_survives_its_return_without_state]
+}
+
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
     // Journeys wait on the fleet, not on this process: several at once.
@@ -93,7 +101,10 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|rounds| rounds.parse().ok())
         .unwrap_or(1);
-    let (journeys, faults) = (all(), faults());
+    let (journeys, mut faults) = (all(), faults());
+    if test_harness::BrokerKind::from_env() == test_harness::BrokerKind::Tansu {
+        faults.extend(broker_process_faults());
+    }
     if args.list {
         let trials = journeys
             .iter()

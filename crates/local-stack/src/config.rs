@@ -52,6 +52,9 @@ pub struct Config {
     pub data_dir_is_default: bool,
     /// An admin URL of an existing server to use instead of a private cluster.
     pub database_url: Option<SecretString>,
+    /// `bootstrap.servers` of a running Kafka-protocol broker to use instead
+    /// of the embedded one.
+    pub kafka_bootstrap: Option<String>,
     pub jwt_secret: SecretString,
     /// Added to every service's port, so a second fleet can run beside one.
     pub port_offset: u16,
@@ -123,7 +126,7 @@ pub struct Colour {
 /// What a run of the launcher should do.
 #[derive(Debug)]
 pub enum Command {
-    Run(Config),
+    Run(Box<Config>),
     Help,
 }
 
@@ -132,7 +135,7 @@ pub const USAGE: &str = "\
 usage: heyblue-local [--data-dir <dir>]
 
 Starts the Hey, Blue! fleet: a private PostgreSQL cluster (or DATABASE_URL),
-an embedded Kafka-protocol broker, the webshop and the eight services behind
+an embedded Kafka-protocol broker (or KAFKA_BOOTSTRAP), the webshop and the eight services behind
 it, seeds demo data and prints the URLs and demo tokens. Ctrl-C stops
 everything.
 
@@ -143,6 +146,8 @@ options:
 
 environment:
   DATABASE_URL         admin URL of an existing server; no private cluster
+  KAFKA_BOOTSTRAP      host:port of a running Kafka-protocol broker; no embedded
+                       broker (the fleet's topics are created there if missing)
   HEYBLUE_JWT_SECRET   HS256 secret (default heyblue-local-dev-secret)
   HEYBLUE_PORT_OFFSET  added to every service port (default 0)
   HEYBLUE_BIN_DIR      where the service binaries are (default: beside this one)
@@ -218,11 +223,12 @@ impl Command {
             ),
         };
 
-        Ok(Self::Run(Config {
+        Ok(Self::Run(Box::new(Config {
             mail,
             data_dir,
             data_dir_is_default,
             database_url: non_empty("DATABASE_URL").map(SecretString::from),
+            kafka_bootstrap: non_empty("KAFKA_BOOTSTRAP"),
             jwt_secret: SecretString::from(
                 non_empty("HEYBLUE_JWT_SECRET").unwrap_or_else(|| DEV_JWT_SECRET.to_owned()),
             ),
@@ -234,7 +240,7 @@ impl Command {
             log_format: non_empty("LOG_FORMAT"),
             colour,
             replicas,
-        }))
+        })))
     }
 }
 
@@ -390,7 +396,7 @@ mod tests {
 
     fn config(args: &[&str], env: &[(&str, &str)]) -> Config {
         match parse(args, env).expect("valid arguments") {
-            Command::Run(config) => config,
+            Command::Run(config) => *config,
             Command::Help => panic!("expected a run"),
         }
     }
@@ -405,6 +411,7 @@ mod tests {
         assert_eq!(config.port_offset, 0);
         assert_eq!(config.bin_dir, PathBuf::from("/opt/heyblue/bin"));
         assert!(config.database_url.is_none());
+        assert!(config.kafka_bootstrap.is_none());
         assert_eq!(config.rust_log, "info");
     }
 
@@ -474,6 +481,7 @@ mod tests {
             &[],
             &[
                 ("DATABASE_URL", "postgres://admin@db:5432/postgres"),
+                ("KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
                 ("HEYBLUE_JWT_SECRET", "s3cret"),
                 ("HEYBLUE_BIN_DIR", "/tmp/bins"),
                 ("LOG_FORMAT", "json"),
@@ -483,6 +491,7 @@ mod tests {
             config.database_url.as_ref().map(|u| u.expose_secret()),
             Some("postgres://admin@db:5432/postgres")
         );
+        assert_eq!(config.kafka_bootstrap.as_deref(), Some("127.0.0.1:9092"));
         assert_eq!(config.jwt_secret.expose_secret(), "s3cret");
         assert_eq!(config.bin_dir, PathBuf::from("/tmp/bins"));
         assert_eq!(config.log_format.as_deref(), Some("json"));

@@ -32,7 +32,7 @@ async fn main() -> ExitCode {
         terminals,
     );
     match command {
-        Ok(Command::Run(config)) => stack::run(config).await,
+        Ok(Command::Run(config)) => stack::run(*config).await,
         Ok(Command::Help) => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -2,14 +2,15 @@
 //!
 //! Up: the service binaries are checked, the private PostgreSQL cluster
 //! starts (or `DATABASE_URL` is used) and gets the `heyblue` database with a
-//! schema and role per service, the embedded broker starts with every topic,
+//! schema and role per service, the embedded broker starts (or the one
+//! `KAFKA_BOOTSTRAP` names is used) with every topic,
 //! the services are spawned, each one's `/readyz` is awaited, demo data is
 //! seeded and the banner printed.
 //!
 //! Down, whether after Ctrl-C/SIGTERM, a fleet that never became ready, or a
 //! failed step: the services first (they still flush their outboxes to the
 //! broker and their last transactions to the database), then the database
-//! cluster if we started it, then the broker. Whatever was started is
+//! cluster if we started it, then the broker if we started it. Whatever was started is
 //! stopped on every path.
 
 use std::future::Future;
@@ -152,15 +153,33 @@ async fn launch(
         None => format!("database {DATABASE} on DATABASE_URL's server"),
     };
 
-    let broker = EmbeddedBroker::start(1).context("failed to start the embedded broker")?;
-    // Before any service starts: the mock has no CreateTopics API, so the
-    // services' own `ensure_topics` only finds what is created here.
-    broker
-        .create_topics(&Topic::ALL, TOPIC_PARTITIONS)
-        .context("failed to create the topics on the embedded broker")?;
-    let bootstrap = broker.bootstrap_servers().to_owned();
-    stack.broker = Some(broker);
-    eprintln!("local-stack | embedded broker on {bootstrap}");
+    let bootstrap = match &config.kafka_bootstrap {
+        Some(bootstrap) => {
+            let Some(created) = until_shutdown(
+                shutdown,
+                messaging::kafka::ensure_topics(bootstrap, &Topic::ALL, TOPIC_PARTITIONS, 1),
+            )
+            .await
+            else {
+                return Ok(Outcome::Stopped);
+            };
+            created.with_context(|| format!("failed to create the topics on {bootstrap}"))?;
+            eprintln!("local-stack | broker on {bootstrap} (KAFKA_BOOTSTRAP)");
+            bootstrap.clone()
+        }
+        None => {
+            let broker = EmbeddedBroker::start(1).context("failed to start the embedded broker")?;
+            // Before any service starts: the mock has no CreateTopics API, so
+            // the services' own `ensure_topics` only finds what is created here.
+            broker
+                .create_topics(&Topic::ALL, TOPIC_PARTITIONS)
+                .context("failed to create the topics on the embedded broker")?;
+            let bootstrap = broker.bootstrap_servers().to_owned();
+            stack.broker = Some(broker);
+            eprintln!("local-stack | embedded broker on {bootstrap}");
+            bootstrap
+        }
+    };
 
     let instances = config.instances();
     let specs = instances
@@ -218,18 +237,16 @@ async fn launch(
     };
     print_lines(&banner.lines());
 
-    if let Some(broker) = &stack.broker {
-        broker_drills(broker, shutdown).await?;
-    }
-    shutdown.cancelled().await;
+    broker_drills(stack.broker.as_ref(), shutdown).await?;
     Ok(Outcome::Stopped)
 }
 
 /// Until shutdown: SIGUSR1 takes the embedded broker down, as if it had
 /// crashed, and SIGUSR2 brings it back, so an operator or a test can watch
-/// the fleet ride out a broker outage.
+/// the fleet ride out a broker outage. A broker the launcher did not start
+/// is not its to take down: the signals then only say so.
 async fn broker_drills(
-    broker: &EmbeddedBroker,
+    broker: Option<&EmbeddedBroker>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let mut down = signal(SignalKind::user_defined1()).context("failed to listen for SIGUSR1")?;
@@ -237,14 +254,20 @@ async fn broker_drills(
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return Ok(()),
-            _ = down.recv() => {
-                broker.broker_down(EMBEDDED_BROKER_ID)?;
-                eprintln!("local-stack | broker down (SIGUSR1); SIGUSR2 brings it back");
-            }
-            _ = up.recv() => {
-                broker.broker_up(EMBEDDED_BROKER_ID)?;
-                eprintln!("local-stack | broker up again (SIGUSR2)");
-            }
+            _ = down.recv() => match broker {
+                Some(broker) => {
+                    broker.broker_down(EMBEDDED_BROKER_ID)?;
+                    eprintln!("local-stack | broker down (SIGUSR1); SIGUSR2 brings it back");
+                }
+                None => eprintln!("local-stack | SIGUSR1 ignored: the broker is not the launcher's"),
+            },
+            _ = up.recv() => match broker {
+                Some(broker) => {
+                    broker.broker_up(EMBEDDED_BROKER_ID)?;
+                    eprintln!("local-stack | broker up again (SIGUSR2)");
+                }
+                None => eprintln!("local-stack | SIGUSR2 ignored: the broker is not the launcher's"),
+            },
         }
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! `cargo bench -p messaging --bench one_hop` starts a private PostgreSQL
 //! cluster with fsync on (as the local stack runs it) and the embedded
-//! broker, re-runs itself as the consumer process, and reports the latency
+//! broker (or uses the one `KAFKA_BOOTSTRAP` names), re-runs itself as the consumer process, and reports the latency
 //! from commit to handling (both read from the database clock) and the rate
 //! of events handled. Before that it measures the ceiling the burst is
 //! held against: the same writers' fsync'd one-row commits on the same
@@ -124,14 +124,26 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
     .await?;
     consumer_pool.close().await;
 
-    let broker = EmbeddedBroker::start(1)?;
-    broker.create_topics(&[Topic::Connection], PARTITIONS)?;
+    // Kept until the end: dropping it stops the embedded broker.
+    let mut embedded = None;
+    let (bootstrap, broker_shown) = match std::env::var("KAFKA_BOOTSTRAP") {
+        Ok(bootstrap) if !bootstrap.is_empty() => {
+            messaging::kafka::ensure_topics(&bootstrap, &[Topic::Connection], PARTITIONS, 1)
+                .await?;
+            let shown = format!("the broker at {bootstrap}");
+            (bootstrap, shown)
+        }
+        _ => {
+            let broker = embedded.insert(EmbeddedBroker::start(1)?);
+            broker.create_topics(&[Topic::Connection], PARTITIONS)?;
+            (
+                broker.bootstrap_servers().to_owned(),
+                "embedded broker".to_owned(),
+            )
+        }
+    };
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args([
-            "--consumer",
-            &db.url(CONSUMER_SCHEMA),
-            broker.bootstrap_servers(),
-        ])
+        .args(["--consumer", &db.url(CONSUMER_SCHEMA), &bootstrap])
         .stdin(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -139,7 +151,7 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
 
     let relay = Relay::new(
         producer.clone(),
-        RelayConfig::new(broker.bootstrap_servers()),
+        RelayConfig::new(&bootstrap),
         MessagingMetrics::unregistered(),
     )?;
     let stop_relay = CancellationToken::new();
@@ -147,7 +159,7 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
 
     println!("one hop: commit (this process, outbox + relay) -> handled (consumer process)");
     println!(
-        "postgres fsync on, {PARTITIONS} partitions, embedded broker, fetch.wait.max.ms {}",
+        "postgres fsync on, {PARTITIONS} partitions, {broker_shown}, fetch.wait.max.ms {}",
         std::env::var("HEYBLUE_KAFKA_FETCH_WAIT_MS")
             .unwrap_or_else(|_| messaging::consumer::DEFAULT_FETCH_WAIT_MAX_MS.to_string())
     );
@@ -225,6 +237,7 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
     producer.close().await;
     admin.close().await;
     drop(cluster);
+    drop(embedded);
     Ok(())
 }
 
@@ -252,13 +265,16 @@ async fn send(producer: &PgPool, events: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until `count` of the events this run sent were handled (a broker
+/// used before may also hand over events of an earlier run).
 async fn wait_for(admin: &PgPool, count: usize, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let received: i64 =
-            sqlx::query_scalar(&format!("SELECT count(*) FROM {CONSUMER_SCHEMA}.received"))
-                .fetch_one(admin)
-                .await?;
+        let received: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {PRODUCER_SCHEMA}.sent JOIN {CONSUMER_SCHEMA}.received USING (event_id)"
+        ))
+        .fetch_one(admin)
+        .await?;
         if received as usize >= count {
             return Ok(());
         }

@@ -1,5 +1,8 @@
-//! The delivery guarantees of DESIGN §6, against a real Postgres and the
-//! embedded Kafka-protocol broker.
+//! The delivery guarantees of DESIGN §6, against a real Postgres and a
+//! Kafka-protocol broker of each test's own: the embedded one, or tansu as
+//! a process of its own with `HEYBLUE_TEST_BROKER=tansu` (which
+//! `scripts/test` runs too, with the tests marked ignored here, which need
+//! it).
 
 mod support;
 
@@ -18,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn an_outbox_row_committed_just_before_the_relay_is_killed_is_published_exactly_once_after_restart(
 ) {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 3);
+    let broker = broker(&[Topic::Connection], 3).await;
     let first = start_relay(&pool, broker.bootstrap_servers());
     let event = award(Uuid::new_v4(), 10);
     commit(&pool, std::slice::from_ref(&event)).await;
@@ -70,7 +73,7 @@ async fn an_outbox_row_committed_just_before_the_relay_is_killed_is_published_ex
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_delivered_twice_changes_state_once() {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 1);
+    let broker = broker(&[Topic::Connection], 1).await;
     let event = award(Uuid::new_v4(), 25);
     let bytes = event.to_json().expect("serialize event");
     produce_raw(
@@ -121,7 +124,7 @@ async fn an_event_delivered_twice_changes_state_once() {
 async fn undecodable_and_always_failing_messages_go_to_the_dead_letter_topic_and_the_partition_moves_on(
 ) {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 1);
+    let broker = broker(&[Topic::Connection], 1).await;
     let user = Uuid::new_v4();
     let topic = Topic::Connection.name();
     produce_raw(
@@ -206,7 +209,7 @@ async fn undecodable_and_always_failing_messages_go_to_the_dead_letter_topic_and
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_type_the_consumer_does_not_know_is_skipped_not_dead_lettered() {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 1);
+    let broker = broker(&[Topic::Connection], 1).await;
     let user = Uuid::new_v4();
     let mut newer = serde_json::to_value(award(user, 1)).expect("to value");
     newer["event_type"] = serde_json::json!("connection_rated");
@@ -246,7 +249,7 @@ async fn an_event_type_the_consumer_does_not_know_is_skipped_not_dead_lettered()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_with_one_key_are_consumed_in_the_order_they_were_written() {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 6);
+    let broker = broker(&[Topic::Connection], 6).await;
     let relay = start_relay(&pool, broker.bootstrap_servers());
     let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
     let users: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
@@ -280,7 +283,7 @@ async fn events_with_one_key_are_consumed_in_the_order_they_were_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile_arrives() {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 3);
+    let broker = broker(&[Topic::Connection], 3).await;
     let (relay, metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
     let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
     let before = award(Uuid::new_v4(), 1);
@@ -290,7 +293,7 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
     })
     .await;
 
-    broker.broker_down(1).expect("take the broker down");
+    broker.crash();
     let mut written = HashSet::from([before.event_id]);
     for i in 0..50 {
         let event = award(Uuid::new_v4(), i);
@@ -314,7 +317,7 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
         pending >= 50,
         "nothing can be published while the broker is down"
     );
-    broker.broker_up(1).expect("bring the broker back");
+    broker.recover().await;
 
     eventually(
         Duration::from_secs(60),
@@ -339,9 +342,74 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a broker that can come back without its state: run with HEYBLUE_TEST_BROKER=tansu"]
+async fn a_broker_back_without_its_state_gets_everything_written_meanwhile_once() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 3).await;
+    let (relay, metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
+    let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    let before = award(Uuid::new_v4(), 1);
+    commit(&pool, std::slice::from_ref(&before)).await;
+    eventually(WAIT, "the first event is handled", || async {
+        handled(&pool).await.len() == 1
+    })
+    .await;
+
+    broker.crash();
+    let mut written = HashSet::from([before.event_id]);
+    for i in 0..50 {
+        let event = award(Uuid::new_v4(), i);
+        written.insert(event.event_id);
+        commit(&pool, std::slice::from_ref(&event)).await;
+    }
+    eventually(
+        Duration::from_secs(5),
+        "the backlog shows in the metrics",
+        || async { metrics.outbox_backlog.get() >= 50 },
+    )
+    .await;
+    // The broker lost its disk: no topics, no committed offsets, and no
+    // memory of the relay's producer id.
+    broker
+        .recover_without_state()
+        .await
+        .expect("start the broker again without its state");
+    // What a service does when its readiness is asked: the probe finds the
+    // topics missing and creates them again, as at start-up.
+    let probe = messaging::kafka::BrokerProbe::new(broker.bootstrap_servers())
+        .expect("probe")
+        .requiring(&[Topic::Connection], 3, 1);
+    eventually(WAIT, "readiness finds every topic again", || async {
+        probe.check(Duration::from_secs(5)).await.is_ok()
+    })
+    .await;
+
+    eventually(
+        Duration::from_secs(90),
+        "all 51 events are handled",
+        || async { handled(&pool).await.len() >= 51 },
+    )
+    .await;
+    eventually(Duration::from_secs(5), "the backlog is gone", || async {
+        metrics.outbox_backlog.get() == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    consumer.stop().await;
+    relay.stop().await;
+    let seen: Vec<Uuid> = handled(&pool)
+        .await
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(seen.len(), 51, "each event handled once");
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), written);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_fenced_by_the_broker_is_replaced_and_nothing_is_lost_or_reordered() {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 3);
+    let broker = embedded_broker(&[Topic::Connection], 3).await;
     let user = Uuid::new_v4();
     commit(&pool, &[award(user, 0)]).await;
     // The broker fences the relay's producer when it asks for its producer
@@ -444,7 +512,7 @@ async fn old_published_rows_and_inbox_records_are_pruned_and_recent_ones_kept() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_replayed_once_the_fault_is_fixed_is_handled_once() {
     let pool = database().await;
-    let broker = broker(&[Topic::Connection], 1);
+    let broker = broker(&[Topic::Connection], 1).await;
     let group = test_harness::unique("group");
     let poisoned = award(Uuid::new_v4(), 13);
     publish(&broker, &poisoned).await;
@@ -506,7 +574,7 @@ async fn a_second_handler_for_one_topic_is_refused_at_start_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_names_a_topic_the_broker_lacks_until_it_is_there() {
-    let broker = broker(&[Topic::Connection], 3);
+    let broker = broker(&[Topic::Connection], 3).await;
     let probe = messaging::kafka::BrokerProbe::new(broker.bootstrap_servers())
         .expect("probe")
         .requiring(&[Topic::Connection, Topic::Points], 3, 1);
@@ -520,6 +588,7 @@ async fn readiness_names_a_topic_the_broker_lacks_until_it_is_there() {
     );
     broker
         .create_topics(&[Topic::Points], 3)
+        .await
         .expect("create the topics");
     probe
         .check(Duration::from_secs(5))

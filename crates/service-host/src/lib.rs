@@ -204,7 +204,7 @@ impl Host {
         );
         let common = CommonRoutes::new(self.registry.clone(), openapi)
             .readiness_check(DatabaseCheck(self.pool.clone()))
-            .readiness_check(BrokerCheck(broker))
+            .readiness_check(BrokerCheck(broker.clone()))
             .readiness_check(ConsumerCheck(consumer.readiness()));
         let router = http_service::server::layered(
             routes.merge(common.router()),
@@ -230,6 +230,7 @@ impl Host {
             relay,
             consumer,
             jobs,
+            topics: broker,
             pool: self.pool,
             shutdown: CancellationToken::new(),
         })
@@ -301,6 +302,8 @@ pub struct App {
     relay: Relay,
     consumer: ConsumerRunner,
     jobs: JobRunner,
+    /// Looks for the service's topics on the broker (see [`watch_topics`]).
+    topics: BrokerProbe,
     pool: PgPool,
     shutdown: CancellationToken,
 }
@@ -331,10 +334,12 @@ impl App {
             relay,
             consumer,
             jobs,
+            topics,
             pool,
             shutdown,
             ..
         } = self;
+        tokio::spawn(watch_topics(topics, shutdown.clone()));
         let relay_stop = CancellationToken::new();
         let relay_task = tokio::spawn(relay.run(relay_stop.clone()));
         let consumer_task = tokio::spawn({
@@ -376,6 +381,27 @@ impl App {
         served.context("HTTP server failed")?;
         consumed?;
         jobs_ran
+    }
+}
+
+/// How often a service looks for its topics on the broker.
+const TOPIC_WATCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Until shutdown, checks every [`TOPIC_WATCH_INTERVAL`] that the broker has
+/// the service's topics, whether or not anyone asks `/readyz`: a check that
+/// finds one missing (a broker that came back without its state) creates it
+/// again, as at start-up, so the relay and consumers have somewhere to go
+/// even where nothing probes readiness. Why a check failed is `/readyz`'s to
+/// say; this only keeps the topics there.
+async fn watch_topics(topics: BrokerProbe, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(TOPIC_WATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let _ = topics.check(Duration::from_millis(1500)).await;
     }
 }
 

@@ -1,5 +1,5 @@
-//! What black-box tests need: a private Postgres, the embedded broker and a
-//! fresh database per test.
+//! What black-box tests need: a private Postgres, a Kafka-protocol broker
+//! and a fresh database per test.
 //!
 //! Everything here is shared by all tests of one test binary and started on
 //! first use, so `cargo test` needs nothing running beforehand:
@@ -7,7 +7,10 @@
 //! - [`postgres_admin_url`]: `DATABASE_URL` if set, else one private cluster
 //!   per test process, which a watchdog stops and deletes when the process
 //!   exits (a `static` is never dropped).
-//! - [`broker`]: one embedded Kafka-protocol broker per test process.
+//! - [`broker`]: one Kafka-protocol broker per test process: embedded, or
+//!   the one `KAFKA_BOOTSTRAP` names; [`TestBroker::start`]: a broker of a
+//!   test's own, embedded or (`HEYBLUE_TEST_BROKER=tansu`) [`Tansu`] as a
+//!   process of its own, which the test can kill and restart.
 //! - [`fresh_database`]: a database of its own for every test, with the
 //!   services' roles and schemas provisioned as in production.
 //! - [`unique`]: names for topics and consumer groups that no other test uses.
@@ -26,16 +29,20 @@
 //! handles; each test makes its own pools.
 
 pub mod api;
+mod broker;
 pub mod browser;
 pub mod events;
 pub mod fault;
 pub mod idp;
 mod service;
+mod tansu;
 
 pub use api::{Answer, Api};
+pub use broker::{BrokerKind, TestBroker};
 pub use browser::{Browser, Page};
 pub use idp::{IdentityProvider, IdpUser};
 pub use service::{offline_state, token, TestService, JWT_SECRET};
+pub use tansu::Tansu;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -50,7 +57,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 static PRIVATE_CLUSTER: OnceCell<PgCluster> = OnceCell::const_new();
-static BROKER: OnceLock<EmbeddedBroker> = OnceLock::new();
+static BROKER: OnceLock<TestBroker> = OnceLock::new();
 
 /// A superuser's URL to a PostgreSQL server for tests: `DATABASE_URL` when
 /// set, else this process's private cluster (started on first call).
@@ -90,20 +97,40 @@ fn start_private_cluster() -> anyhow::Result<PgCluster> {
     })
 }
 
-/// This process's embedded Kafka broker (one broker, id 1), started on first
-/// call. Tests share it, so they use [`unique`] topic and group names.
+/// This process's broker, started on first call: the one `KAFKA_BOOTSTRAP`
+/// names when it is set, else an embedded one (one broker, id 1), with the
+/// fleet's topics. Tests share it, so they use [`unique`] topic and group
+/// names.
 ///
 /// # Panics
-/// When the broker cannot start.
-pub fn broker() -> &'static EmbeddedBroker {
+/// When the broker cannot start or take the fleet's topics.
+pub fn broker() -> &'static TestBroker {
     BROKER.get_or_init(|| {
-        match EmbeddedBroker::start(1).and_then(|broker| {
-            broker.create_topics(&shared_events::Topic::ALL, 3)?;
-            Ok(broker)
-        }) {
-            Ok(broker) => broker,
-            Err(error) => panic!("no embedded Kafka broker for tests: {error:#}"),
+        let broker = match std::env::var("KAFKA_BOOTSTRAP") {
+            Ok(bootstrap) if !bootstrap.is_empty() => TestBroker::External(bootstrap),
+            _ => TestBroker::embedded(),
+        };
+        // On a thread of its own: the first caller may be inside a runtime,
+        // where blocking on another future is refused.
+        let created = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .context("failed to build a runtime to create topics")?
+                        .block_on(broker.create_topics(&shared_events::Topic::ALL, 3))
+                })
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("creating the topics panicked")))
+        });
+        if let Err(error) = created {
+            panic!(
+                "the tests' broker at {} refused the fleet's topics: {error:#}",
+                broker.bootstrap_servers()
+            );
         }
+        broker
     })
 }
 

@@ -15,6 +15,7 @@ use messaging::{
 use shared_events::connection::{ConnectionEvent, PointsAwarded};
 use shared_events::{Envelope, Topic};
 use sqlx::{PgConnection, PgPool};
+pub use test_harness::TestBroker;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -44,17 +45,21 @@ pub async fn database() -> PgPool {
     pool
 }
 
-/// A broker of the test's own, so that no other test's messages are seen.
-pub fn broker(topics: &[Topic], partitions: i32) -> EmbeddedBroker {
-    let broker = EmbeddedBroker::start(1).expect("start embedded broker");
-    for topic in topics {
-        broker
-            .create_topic(topic.name(), partitions)
-            .expect("create topic");
-        broker
-            .create_topic(topic.dlq_name(), 1)
-            .expect("create dlq topic");
-    }
+/// A broker of the test's own, so that no other test's messages are seen:
+/// embedded, or tansu with `HEYBLUE_TEST_BROKER=tansu`.
+pub async fn broker(topics: &[Topic], partitions: i32) -> TestBroker {
+    TestBroker::start(topics, partitions).await
+}
+
+/// An embedded broker whatever the run asks for, for a test of what only
+/// the mock cluster can do (answer chosen requests with chosen errors).
+pub async fn embedded_broker(topics: &[Topic], partitions: i32) -> EmbeddedBroker {
+    let TestBroker::Embedded(broker) = TestBroker::embedded() else {
+        unreachable!("TestBroker::embedded is embedded")
+    };
+    broker
+        .create_topics(topics, partitions)
+        .expect("create the topics");
     broker
 }
 
@@ -191,7 +196,7 @@ pub async fn read_topic(bootstrap: &str, topic: &str, quiet: Duration) -> Vec<Ra
 
 /// Publishes an award as the connection capability would: its JSON, keyed by
 /// its partition key, with a plain producer.
-pub async fn publish(broker: &EmbeddedBroker, event: &Envelope<ConnectionEvent>) {
+pub async fn publish(broker: &TestBroker, event: &Envelope<ConnectionEvent>) {
     produce_raw(
         broker.bootstrap_servers(),
         Topic::Connection.name(),
