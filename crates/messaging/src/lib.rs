@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod kafka;
 pub mod metrics;
 pub mod outbox;
+pub mod produce_rate;
 pub mod relay;
 pub mod schema;
 pub mod wake;

@@ -1,0 +1,340 @@
+//! The benchmark's order of things: start the fleet and time it, note its
+//! idle memory, measure the machine's limits on the fleet's own servers,
+//! open the shop and sign up the buyers, count what one order costs the
+//! database, then the sweep, the sustained run and (if asked) a closed
+//! loop; at the end the report and the chart.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::{stream, StreamExt};
+use time::OffsetDateTime;
+
+use crate::database::{Database, Rows};
+use crate::fleet::{bin_dir, Fleet, LaunchOptions};
+use crate::journey::{buy, status, JourneyOptions};
+use crate::load::{run, Bench, Load};
+use crate::processes::Watched;
+use crate::report::{Census, Results};
+use crate::shop::{client, sign_up, Shop};
+use crate::stats::Recorder;
+use crate::{chart, limits, Args};
+
+/// How long the census waits for its orders' last events to be handled.
+const SETTLE: Duration = Duration::from_secs(5);
+/// How long the idle fleet is watched for its own commits.
+const IDLE_WINDOW: Duration = Duration::from_secs(5);
+/// Buyers at once in the census.
+const CENSUS_CONCURRENCY: usize = 8;
+/// The pause between runs, so one's tail does not weigh on the next.
+const PAUSE: Duration = Duration::from_secs(3);
+
+pub async fn benchmark(args: Args) -> anyhow::Result<()> {
+    let mut results = Results {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_before: load_average(),
+        replicas: args.replicas.clone(),
+        ..Results::default()
+    };
+
+    eprintln!("heyblue-load | starting the fleet");
+    let fleet = Fleet::start(
+        &bin_dir()?,
+        &LaunchOptions {
+            replicas: args.replicas.clone(),
+            rust_log: args.rust_log.clone(),
+        },
+    )
+    .await?;
+    results.started = fleet.started;
+    eprintln!(
+        "heyblue-load | fleet ready {:.2} s after launch, banner at {:.2} s",
+        fleet.started.ready.as_secs_f64(),
+        fleet.started.banner.as_secs_f64()
+    );
+    let outcome = measure(&args, &fleet, &mut results).await;
+    results.errors_logged = fleet.errors_logged();
+    results.load_after = load_average();
+    eprintln!("heyblue-load | stopping the fleet");
+    fleet.stop().await?;
+    outcome?;
+
+    let report = results.markdown();
+    println!("{report}");
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir).ok();
+    }
+    if let Some(dir) = args.chart.parent() {
+        std::fs::create_dir_all(dir).ok();
+    }
+    write(&args.out, &report)?;
+    let points = chart::points(&results.sweep);
+    if points.len() >= 2 {
+        let title = format!(
+            "Hey, Blue! fleet on {} cores: orders against offered rate{}",
+            results.cores,
+            results
+                .replicas
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+        chart::draw(&points, &title, &args.chart)?;
+        eprintln!("heyblue-load | chart written to {}", args.chart.display());
+    }
+    Ok(())
+}
+
+async fn measure(args: &Args, fleet: &Fleet, results: &mut Results) -> anyhow::Result<()> {
+    let watched = watched(fleet);
+    tokio::time::sleep(PAUSE).await;
+    for process in &watched {
+        if let Some(memory) = process.memory() {
+            results
+                .idle_rss
+                .insert(process.name().to_owned(), memory.rss_mib);
+        }
+    }
+
+    let database = Database::connect(&fleet.admin_url).await?;
+    if !args.skip_limits {
+        eprintln!(
+            "heyblue-load | commit ceiling: pgbench, {} clients, {} s each",
+            args.db_clients, args.pgbench_secs
+        );
+        results.ceiling =
+            Some(limits::commit_ceiling(&database, args.db_clients, args.pgbench_secs).await?);
+        eprintln!(
+            "heyblue-load | broker produce rate: {} messages",
+            args.produce_messages
+        );
+        results.produce =
+            Some(limits::produce_rate(&fleet.kafka_bootstrap, args.produce_messages).await?);
+    }
+
+    eprintln!(
+        "heyblue-load | opening the shop, signing up {} buyers",
+        args.users
+    );
+    let http = client()?;
+    let shop = Arc::new(Shop::open(fleet, http.clone()).await?);
+    let users = Arc::new(sign_up(fleet, &http, args.users).await?);
+    let journey = JourneyOptions {
+        lines: args.lines,
+        points: args.points,
+        poll: Duration::from_millis(args.poll_ms),
+        follow: true,
+        give_up_after: Duration::from_secs(30),
+    };
+    let bench = Bench {
+        shop,
+        users,
+        journey,
+        database,
+        watched: watched.clone(),
+    };
+    if args.census_orders > 0 {
+        results.census = Some(census(&bench, args.census_orders).await?);
+    }
+
+    for rate in &args.rates {
+        tokio::time::sleep(PAUSE).await;
+        let step = run(&bench, Load::Open { rate: *rate }, secs(args.step_secs)).await?;
+        results.sweep.push(step);
+    }
+    if args.sustain > 0.0 {
+        tokio::time::sleep(PAUSE).await;
+        results.sustained = Some(
+            run(
+                &bench,
+                Load::Open { rate: args.sustain },
+                secs(args.sustain_secs),
+            )
+            .await?,
+        );
+    }
+    if args.closed > 0 {
+        tokio::time::sleep(PAUSE).await;
+        results.closed = Some(
+            run(
+                &bench,
+                Load::Closed {
+                    concurrency: args.closed,
+                },
+                secs(args.closed_secs),
+            )
+            .await?,
+        );
+    }
+    for process in &watched {
+        if let Some(memory) = process.memory() {
+            results
+                .peak_rss
+                .insert(process.name().to_owned(), memory.peak_mib);
+        }
+    }
+    Ok(())
+}
+
+/// Every process worth watching: the services, the launcher (which runs
+/// the embedded broker), PostgreSQL, and this load generator.
+fn watched(fleet: &Fleet) -> Vec<Watched> {
+    let mut watched: Vec<Watched> = fleet
+        .processes()
+        .into_iter()
+        .map(|(name, pid)| Watched::Single { name, pid })
+        .collect();
+    if let Some(pid) = fleet.launcher_pid() {
+        watched.push(Watched::Single {
+            name: "heyblue-local (broker)".to_owned(),
+            pid,
+        });
+    }
+    if let Some(postmaster) = fleet.postmaster_pid() {
+        watched.push(Watched::Postgres { postmaster });
+    }
+    watched.push(Watched::Single {
+        name: "heyblue-load".to_owned(),
+        pid: std::process::id(),
+    });
+    watched
+}
+
+/// What one order costs the database: `orders` orders placed without
+/// polling them, counted from before the first until the fleet settled,
+/// less what the idle fleet commits in that time.
+async fn census(bench: &Bench, orders: usize) -> anyhow::Result<Census> {
+    eprintln!("heyblue-load | counting the database's commits for {orders} orders");
+    let database = &bench.database;
+    let idle_start = database.counters().await?;
+    let idle_began = Instant::now();
+    tokio::time::sleep(IDLE_WINDOW).await;
+    let idle = database.counters().await?.since(&idle_start);
+    let idle_secs = idle_began.elapsed().as_secs_f64();
+    let idle_commits = idle.commits as f64 / idle_secs;
+    let idle_writes = idle.write_transactions as f64 / idle_secs;
+
+    let rows_before = database.rows_written().await?;
+    let before = database.counters().await?;
+    let began = Instant::now();
+    let recorder = Recorder::default();
+    let options = JourneyOptions {
+        follow: false,
+        ..bench.journey.clone()
+    };
+    let window_end = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    let placed: Vec<_> = stream::iter(0..orders)
+        .map(|_| async {
+            let user = bench.users.take()?;
+            let order = buy(&bench.shop, &user, &options, &recorder, window_end).await;
+            Some((user, order?))
+        })
+        .buffer_unordered(CENSUS_CONCURRENCY)
+        .filter_map(|placed| async move { placed })
+        .collect()
+        .await;
+    tokio::time::sleep(SETTLE).await;
+    let work = database.counters().await?.since(&before);
+    let rows_after = database.rows_written().await?;
+    let elapsed = began.elapsed().as_secs_f64();
+
+    let mut processing = 0;
+    for (user, order_id) in &placed {
+        if status(&bench.shop, user, *order_id)
+            .await
+            .is_some_and(|status| crate::journey::is_processing_or_later(&status))
+        {
+            processing += 1;
+        }
+    }
+    for (user, _) in placed.iter().cloned() {
+        bench.users.give_back(user);
+    }
+    let count = placed.len().max(1) as f64;
+    let errors = recorder.snapshot().errors;
+    if !errors.is_empty() {
+        eprintln!("heyblue-load | census errors: {errors:?}");
+    }
+    Ok(Census {
+        orders: placed.len(),
+        processing,
+        commits_per_order: (work.commits as f64 - idle_commits * elapsed) / count,
+        write_transactions_per_order: (work.write_transactions as f64 - idle_writes * elapsed)
+            / count,
+        rows_per_order: rows_per_order(&rows_before, &rows_after, count),
+        idle_commits_per_second: idle_commits,
+        idle_write_transactions_per_second: idle_writes,
+    })
+}
+
+/// Rows each table had written per order between two readings; tables
+/// that wrote nothing are left out.
+fn rows_per_order(
+    before: &BTreeMap<(String, String), Rows>,
+    after: &BTreeMap<(String, String), Rows>,
+    orders: f64,
+) -> BTreeMap<(String, String), Rows> {
+    after
+        .iter()
+        .map(|(table, rows)| {
+            let earlier = before.get(table).copied().unwrap_or_default();
+            (table.clone(), rows.per_order_since(&earlier, orders))
+        })
+        .filter(|(_, rows)| rows.total() > 0.0)
+        .collect()
+}
+
+fn secs(seconds: u64) -> Duration {
+    Duration::from_secs(seconds)
+}
+
+/// `/proc/loadavg`'s first three figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("failed to write {}", path.display()))?;
+    eprintln!("heyblue-load | report written to {}", path.display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_per_order_are_the_growth_of_each_table_shared_out() {
+        let table = |name: &str| ("orders".to_owned(), name.to_owned());
+        let rows = |inserted: f64, updated: f64| Rows {
+            inserted,
+            updated,
+            deleted: 0.0,
+        };
+        let before = BTreeMap::from([
+            (table("orders"), rows(100.0, 50.0)),
+            (table("idle"), rows(7.0, 0.0)),
+        ]);
+        let after = BTreeMap::from([
+            (table("orders"), rows(200.0, 350.0)),
+            (table("idle"), rows(7.0, 0.0)),
+            (table("history"), rows(300.0, 0.0)),
+        ]);
+        let per_order = rows_per_order(&before, &after, 100.0);
+        assert_eq!(per_order[&table("orders")], rows(1.0, 3.0));
+        assert_eq!(per_order[&table("history")], rows(3.0, 0.0));
+        assert!(!per_order.contains_key(&table("idle")));
+    }
+}
