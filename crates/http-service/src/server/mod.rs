@@ -13,6 +13,7 @@
 //! serve_with_config(listener, app, &config.http, shutdown).await?;
 //! ```
 
+mod fault;
 mod limits;
 mod metrics;
 mod openapi;
@@ -49,6 +50,7 @@ use tower_http::{
 use trace_context::{RequestId, TraceParent};
 use tracing::Level;
 
+pub use fault::FAULT_PANIC_ROUTE_ENV;
 pub use limits::{overloaded, request_timed_out};
 pub use openapi::{
     complete, document_problems, documented_operations, service_api, BEARER_SCHEME,
@@ -98,6 +100,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 ///     `Content-Length` says so up front or a chunked body turns out too
 ///     large while it is read.
 ///
+/// In a debug build, [`FAULT_PANIC_ROUTE_ENV`] can plant a panic on one
+/// route, inside the catch-panic layer, to prove the fuzzing catches it.
+///
 /// Unknown paths answer 404 `not_found` and known paths with another method
 /// 405 `method_not_allowed`. Call it once, on the finished router: the 405
 /// fallback only covers routes that exist when it is applied. Serve it with
@@ -110,9 +115,13 @@ pub fn layered(router: Router, config: &HttpConfig, registry: &Registry) -> Rout
 
     // Listed innermost first: each `Router::layer` call wraps the previous
     // ones, and boxing between them keeps every stage's body types simple.
-    let router = router
+    let mut router = router
         .fallback(not_found_fallback)
-        .method_not_allowed_fallback(method_not_allowed_fallback)
+        .method_not_allowed_fallback(method_not_allowed_fallback);
+    if let Some(fault) = fault::PanicRoute::from_env() {
+        router = router.layer(middleware::from_fn_with_state(fault, fault::panic_on_route));
+    }
+    let router = router
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(panic_response))

@@ -16,7 +16,8 @@ use utoipa::{
     openapi::{
         content::Content,
         extensions::Extensions,
-        path::{Operation, PathItem},
+        path::{Operation, ParameterIn, PathItem},
+        response::Response,
         schema::{ObjectBuilder, Schema, Type},
         security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme},
         Components, Info, OpenApi, RefOr,
@@ -55,8 +56,69 @@ where
 {
     let doc = router.get_openapi_mut();
     doc.info = Info::new(title, version);
+    document_edge_responses(doc);
     document_problems(doc, codes);
     router
+}
+
+/// Adds to every operation of `doc` the error responses the shared edge
+/// gives before or around its handler, where the handler does not list
+/// them itself: with a body, 400 (malformed), 413, 415 and 422 (invalid);
+/// with query parameters or an `Idempotency-Key`, 400; with path
+/// parameters, 404 (a value that is no id of anything); with a bearer
+/// token required, 401; and 503 everywhere (overloaded, timed out, the
+/// database busy). A client, or a fuzzer, reading the document then meets
+/// no status it does not announce.
+pub fn document_edge_responses(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for (_, operation) in operations_mut(item) {
+            let parameters = operation.parameters.as_deref().unwrap_or_default();
+            let has = |place: ParameterIn| {
+                parameters
+                    .iter()
+                    .any(|parameter| parameter.parameter_in == place)
+            };
+            let (query, path, header) = (
+                has(ParameterIn::Query),
+                has(ParameterIn::Path),
+                has(ParameterIn::Header),
+            );
+            // `security(())` on an operation makes it public: one empty requirement.
+            let public = operation.security.as_ref().is_some_and(|requirements| {
+                requirements.iter().all(|requirement| {
+                    serde_json::to_value(requirement)
+                        .is_ok_and(|value| value.as_object().is_some_and(|map| map.is_empty()))
+                })
+            });
+            let mut edge = vec![(
+                503,
+                "The service is overloaded, timed out or its database busy",
+            )];
+            if operation.request_body.is_some() {
+                edge.extend([
+                    (400, "The body is not well-formed JSON"),
+                    (413, "The body is over the size limit"),
+                    (415, "The body is not `application/json`"),
+                    (422, "The body is well-formed but invalid"),
+                ]);
+            }
+            if query || header {
+                edge.push((400, "A query parameter or header is malformed"));
+            }
+            if path {
+                edge.push((404, "Nothing exists at this path"));
+            }
+            if !public {
+                edge.push((401, "No valid bearer token"));
+            }
+            let responses = &mut operation.responses.responses;
+            for (status, description) in edge {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| RefOr::T(Response::new(description)));
+            }
+        }
+    }
 }
 
 /// Gives every 4xx and 5xx response of `doc` the problem+json body and lists
