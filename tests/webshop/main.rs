@@ -37,6 +37,7 @@ fn all() -> Vec<(&'static str, Test)> {
         pages::three_d_secure_approved_at_the_gateway_comes_back_and_places_the_order,
         pages::nobody_sees_another_users_order_page,
         pages::a_business_sees_its_part_and_confirms_and_ships_it,
+        pages::the_order_page_is_kept_current_by_server_sent_events,
     ]
 }
 

@@ -419,3 +419,113 @@ pub async fn a_business_sees_its_part_and_confirms_and_ships_it(fleet: Arc<Fleet
     let page = order_page_once(&shopper, order, "Shipped").await;
     assert!(page.body.contains("UPS 1Z999"), "{}", page.body);
 }
+
+/// An open event stream of an order page, read as text.
+struct EventStream {
+    response: reqwest::Response,
+    received: String,
+}
+
+impl EventStream {
+    /// Opens `/orders/<order>/events` with `browser`'s session cookie.
+    async fn open(fleet: &Fleet, browser: &Browser, order: Uuid) -> EventStream {
+        let session = browser.cookie("heyblue_session").expect("a session cookie");
+        let response = reqwest::Client::new()
+            .get(format!("{}/orders/{order}/events", webshop(fleet)))
+            .header("cookie", format!("heyblue_session={session}"))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("the event stream opens");
+        EventStream {
+            response,
+            received: String::new(),
+        }
+    }
+
+    /// Reads until an `order` event carries `text`; that event's data.
+    async fn until_order_shows(&mut self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + ORDER_TIMEOUT;
+        loop {
+            while let Some(end) = self.received.find("\n\n") {
+                let event: String = self.received.drain(..end + 2).collect();
+                if event.lines().any(|line| line == "event: order") {
+                    let data: Vec<&str> = event
+                        .lines()
+                        .filter_map(|line| {
+                            line.strip_prefix("data: ").or(line.strip_prefix("data:"))
+                        })
+                        .collect();
+                    let data = data.join("\n");
+                    if data.contains(text) {
+                        return data;
+                    }
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline.into(), self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no event showed {text:?} in time"))
+                .expect("the stream reads")
+                .unwrap_or_else(|| panic!("the stream ended before showing {text:?}"));
+            self.received.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}
+
+pub async fn the_order_page_is_kept_current_by_server_sent_events(fleet: Arc<Fleet>) {
+    empty_cart(&fleet).await;
+    let shopper = signed_in(&fleet, "civilian@").await;
+    let repair = find_offering(&shopper, "basic tune-up").await;
+    add_to_cart(&shopper, repair, "1").await;
+    let placed = check_out(&shopper, "0", "pm_card_visa").await;
+    let order = placed_order(&placed);
+    let page = order_page_once(&shopper, order, "Dispatched").await;
+    // The page names its stream and loads the script from the webshop, as
+    // the Content-Security-Policy allows nothing inline.
+    assert!(
+        page.body
+            .contains(&format!("data-events=\"/orders/{order}/events\"")),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<script src=\"/static/order-live.js\""));
+    let script = shopper.get("/static/order-live.js").await;
+    assert_eq!(script.status, 200);
+    assert!(script.content_type.starts_with("text/javascript"));
+    assert!(script.body.contains("EventSource"));
+
+    let mut stream = EventStream::open(&fleet, &shopper, order).await;
+    assert_eq!(stream.response.status(), 200);
+    let content_type = stream.response.headers()["content-type"]
+        .to_str()
+        .expect("a content type")
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    let first = stream
+        .until_order_shows("id=\"order-status\">Dispatched<")
+        .await;
+    assert!(first.contains("Cancel this order"), "{first}");
+
+    // The business confirms through the API; the open stream tells it,
+    // and the cancel button is gone.
+    let business = signed_in(&fleet, "bikes@").await;
+    let queue = business.get("/business").await;
+    let confirmed = business
+        .post_form(
+            &format!("/business/orders/{order}/confirm"),
+            &[("csrf", &queue.field("csrf")), ("reference", "")],
+        )
+        .await;
+    assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+    let after = stream.until_order_shows("part-status\">Confirmed<").await;
+    assert!(!after.contains("Cancel this order"), "{after}");
+
+    // Another user's order has no stream for them.
+    let charity = signed_in(&fleet, "charity@").await;
+    let refused = charity.get(&format!("/orders/{order}/events")).await;
+    assert_eq!(refused.status, 404);
+    assert!(refused.is_html());
+}

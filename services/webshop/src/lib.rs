@@ -103,6 +103,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders", get(orders::list))
         .route("/orders/{id}", get(orders::show))
         .route("/orders/{id}/cancel", post(orders::cancel))
+        .route("/orders/{id}/events", get(orders::events))
         .route("/points", get(points::show))
         .route("/business", get(business::queue))
         .route("/business/orders/{order}/{action}", post(business::act))
@@ -110,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sign-in/demo", post(signin::demo::sign_in))
         .route("/sign-out", post(signin::sign_out))
         .route("/static/webshop.css", get(pages::style_sheet))
+        .route("/static/order-live.js", get(pages::order_script))
         .route("/v1/{*path}", axum::routing::any(proxy::forward))
         // Any other path: a page saying so, not the API's problem+json.
         .route("/{*path}", get(pages::not_found))

@@ -39,6 +39,22 @@ pub async fn style_sheet() -> Response {
         .into_response()
 }
 
+/// The order page's script, which keeps it current (see
+/// [`orders::events`]). A file of its own because the Content-Security-Policy
+/// allows no inline script.
+const ORDER_SCRIPT: &str = include_str!("../../static/order-live.js");
+
+pub async fn order_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        ORDER_SCRIPT,
+    )
+        .into_response()
+}
+
 /// What the header of every page shows: who is signed in, the links their
 /// role has, and the sign-out form with its CSRF token.
 #[derive(Debug, Clone, Default)]

@@ -1,8 +1,13 @@
-//! The customer's orders: the list, one order with its parts and history,
-//! and cancelling it while that is still allowed.
+//! The customer's orders: the list, one order with its parts and history
+//! (kept current by Server-Sent Events where the browser runs the page's
+//! script), and cancelling it while that is still allowed.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -129,6 +134,7 @@ pub async fn list(
     })
 }
 
+#[derive(PartialEq)]
 struct LineView {
     title: String,
     quantity: u32,
@@ -136,6 +142,7 @@ struct LineView {
     points_applied: i64,
 }
 
+#[derive(PartialEq)]
 struct PartView {
     business_id: Uuid,
     status: String,
@@ -144,12 +151,14 @@ struct PartView {
     lines: Vec<LineView>,
 }
 
+#[derive(PartialEq)]
 struct HistoryView {
     status: String,
     at: String,
     reason: Option<String>,
 }
 
+#[derive(PartialEq)]
 struct RefundView {
     amount: String,
     points: i64,
@@ -157,11 +166,14 @@ struct RefundView {
     at: String,
 }
 
-#[derive(Template)]
-#[template(path = "order.html")]
-struct OrderPage {
-    nav: Nav,
+/// The part of an order's page that changes as the order moves on: its
+/// status, parts, refunds, history and the cancel button. The page shows it
+/// once; [`events`] sends it again, rendered, whenever it changes.
+#[derive(Template, PartialEq)]
+#[template(path = "order_live.html")]
+struct OrderLive {
     id: Uuid,
+    csrf: String,
     status: String,
     cancellation_reason: Option<String>,
     subtotal: String,
@@ -172,6 +184,14 @@ struct OrderPage {
     refunds: Vec<RefundView>,
     history: Vec<HistoryView>,
     cancellable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "order.html")]
+struct OrderPage {
+    nav: Nav,
+    id: Uuid,
+    live: OrderLive,
     problem: Option<String>,
     notice: Option<String>,
 }
@@ -223,13 +243,28 @@ async fn order_page(
     problem: Option<String>,
     notice: Option<String>,
 ) -> Result<Html<String>, PageError> {
-    let order = state
+    let order = fetch_order(state, session.token(), id).await?;
+    render(&OrderPage {
+        nav: Nav::of(Some(session)),
+        id: order.id,
+        live: live_view(&order, &session.csrf_token),
+        problem,
+        notice,
+    })
+}
+
+/// The order as its owner may see it: another user's is a 404.
+async fn fetch_order(state: &AppState, token: &str, id: Uuid) -> Result<Order, ApiError> {
+    Ok(state
         .api
         .get(fleet::ORDER, format!("/v1/orders/{id}"))
-        .bearer(session.token())
+        .bearer(token)
         .send::<Order>()
         .await?
-        .body;
+        .body)
+}
+
+fn live_view(order: &Order, csrf: &str) -> OrderLive {
     let currency = order.currency.as_str();
     let parts = order
         .fulfillments
@@ -267,9 +302,9 @@ async fn order_page(
             order.status.as_str(),
             "pending" | "processing" | "dispatched"
         );
-    render(&OrderPage {
-        nav: Nav::of(Some(session)),
+    OrderLive {
         id: order.id,
+        csrf: csrf.to_owned(),
         status: label(&order.status),
         cancellation_reason: order.cancellation_reason.as_deref().map(label),
         subtotal: money(order.subtotal_minor, currency),
@@ -297,9 +332,119 @@ async fn order_page(
             })
             .collect(),
         cancellable,
-        problem,
-        notice,
-    })
+    }
+}
+
+/// How often the live view asks the order service while a page watches.
+const POLL_EVERY: Duration = Duration::from_millis(500);
+/// A page that stays open longer is told to stop; its script closes the
+/// stream and the page still reloads as usual. Bounds the polling one
+/// forgotten tab can cause.
+const WATCH_AT_MOST: Duration = Duration::from_secs(30 * 60);
+/// How long a finished order is still watched: refunds follow a
+/// cancellation by a moment.
+const WATCH_AFTER_FINISH: Duration = Duration::from_secs(5);
+
+/// What the stream of [`events`] still has to do.
+struct Watch {
+    state: AppState,
+    token: String,
+    csrf: String,
+    id: Uuid,
+    /// The fragment last sent, so only changes are sent.
+    last: Option<OrderLive>,
+    /// The order the request read first, sent without waiting.
+    first: Option<Order>,
+    started: Instant,
+    finished_at: Option<Instant>,
+    done: bool,
+}
+
+/// `GET /orders/{id}/events`: Server-Sent Events for the order page. The
+/// webshop asks the order service as the signed-in owner every half
+/// second and sends `order` (the rendered [`OrderLive`] fragment) whenever
+/// it changed, then `done` once the order is delivered or cancelled, or
+/// the page has watched for long. Polling here rather than consuming the
+/// order's events keeps the webshop free of Kafka and sees exactly what
+/// the owner may see; the cost is a read every half second per open page.
+pub async fn events(
+    State(state): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    // Checked before the stream starts, so another user's order is the
+    // same 404 page as its page.
+    let first = fetch_order(&state, session.token(), id).await?;
+    let watch = Watch {
+        state,
+        token: session.access_token.clone(),
+        csrf: session.csrf_token.clone(),
+        id,
+        last: None,
+        first: Some(first),
+        started: Instant::now(),
+        finished_at: None,
+        done: false,
+    };
+    let stream = futures::stream::unfold(watch, |mut watch| async move {
+        if watch.done {
+            return None;
+        }
+        loop {
+            let order = match watch.first.take() {
+                Some(order) => Ok(order),
+                None => {
+                    tokio::time::sleep(POLL_EVERY).await;
+                    fetch_order(&watch.state, &watch.token, watch.id).await
+                }
+            };
+            let out_of_time = watch.started.elapsed() > WATCH_AT_MOST
+                || watch
+                    .finished_at
+                    .is_some_and(|at| at.elapsed() > WATCH_AFTER_FINISH);
+            let order = match order {
+                Ok(order) => order,
+                // A service that hiccups is asked again; a refusal (the
+                // token ran out) ends the stream.
+                Err(ApiError::Unavailable { .. }) if !out_of_time => continue,
+                Err(_) => {
+                    watch.done = true;
+                    return Some((Ok(Event::default().event("done").data("")), watch));
+                }
+            };
+            if watch.finished_at.is_none()
+                && matches!(order.status.as_str(), "delivered" | "cancelled")
+            {
+                watch.finished_at = Some(Instant::now());
+            }
+            let live = live_view(&order, &watch.csrf);
+            if watch.last.as_ref() != Some(&live) {
+                match live.render() {
+                    Ok(html) => {
+                        // An event's data may not hold a carriage return,
+                        // and a business's tracking text might.
+                        let html = html.replace('\r', "");
+                        watch.last = Some(live);
+                        return Some((
+                            Ok::<_, Infallible>(Event::default().event("order").data(html)),
+                            watch,
+                        ));
+                    }
+                    Err(error) => {
+                        tracing::error!(error = %error, "the live order view failed to render");
+                    }
+                }
+            }
+            if out_of_time {
+                watch.done = true;
+                return Some((Ok(Event::default().event("done").data("")), watch));
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 pub async fn cancel(
