@@ -29,8 +29,10 @@ const SETTLE: Duration = Duration::from_secs(5);
 const IDLE_WINDOW: Duration = Duration::from_secs(5);
 /// Buyers at once in the census.
 const CENSUS_CONCURRENCY: usize = 8;
-/// The pause between runs, so one's tail does not weigh on the next.
-const PAUSE: Duration = Duration::from_secs(3);
+/// The least pause between runs.
+const PAUSE: Duration = Duration::from_secs(2);
+/// The most a run's backlog is waited for before the next run.
+const SETTLE_MAX: Duration = Duration::from_secs(60);
 
 pub async fn benchmark(args: Args) -> anyhow::Result<()> {
     let mut results = Results {
@@ -137,17 +139,18 @@ async fn measure(args: &Args, fleet: &Fleet, results: &mut Results) -> anyhow::R
         database,
         watched: watched.clone(),
     };
+    let idle = idle_rates(&bench.database).await?;
     if args.census_orders > 0 {
-        results.census = Some(census(&bench, args.census_orders).await?);
+        results.census = Some(census(&bench, args.census_orders, idle).await?);
     }
 
     for rate in &args.rates {
-        tokio::time::sleep(PAUSE).await;
+        settle(&bench.database, idle).await?;
         let step = run(&bench, Load::Open { rate: *rate }, secs(args.step_secs)).await?;
         results.sweep.push(step);
     }
     if args.sustain > 0.0 {
-        tokio::time::sleep(PAUSE).await;
+        settle(&bench.database, idle).await?;
         results.sustained = Some(
             run(
                 &bench,
@@ -158,7 +161,7 @@ async fn measure(args: &Args, fleet: &Fleet, results: &mut Results) -> anyhow::R
         );
     }
     if args.closed > 0 {
-        tokio::time::sleep(PAUSE).await;
+        settle(&bench.database, idle).await?;
         results.closed = Some(
             run(
                 &bench,
@@ -204,19 +207,55 @@ fn watched(fleet: &Fleet) -> Vec<Watched> {
     watched
 }
 
+/// What the idle fleet commits per second on its own (periodic tasks,
+/// sweeps, polls), taken off what load is charged with.
+#[derive(Debug, Clone, Copy)]
+struct Idle {
+    commits: f64,
+    writes: f64,
+}
+
+async fn idle_rates(database: &Database) -> anyhow::Result<Idle> {
+    let start = database.counters().await?;
+    let began = Instant::now();
+    tokio::time::sleep(IDLE_WINDOW).await;
+    let idle = database.counters().await?.since(&start);
+    let seconds = began.elapsed().as_secs_f64();
+    Ok(Idle {
+        commits: idle.commits as f64 / seconds,
+        writes: idle.write_transactions as f64 / seconds,
+    })
+}
+
+/// Waits until the fleet writes hardly more than it does idle, so that one
+/// run's backlog does not weigh on the next; at most [`SETTLE_MAX`].
+async fn settle(database: &Database, idle: Idle) -> anyhow::Result<()> {
+    let deadline = Instant::now() + SETTLE_MAX;
+    tokio::time::sleep(PAUSE).await;
+    let mut last = database.counters().await?;
+    let mut at = Instant::now();
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = database.counters().await?;
+        let writes = now.since(&last).write_transactions as f64 / at.elapsed().as_secs_f64();
+        (last, at) = (now, Instant::now());
+        if writes <= idle.writes * 2.0 + 10.0 {
+            return Ok(());
+        }
+    }
+    eprintln!(
+        "heyblue-load | the fleet was still busy {} s after the run",
+        SETTLE_MAX.as_secs()
+    );
+    Ok(())
+}
+
 /// What one order costs the database: `orders` orders placed without
 /// polling them, counted from before the first until the fleet settled,
 /// less what the idle fleet commits in that time.
-async fn census(bench: &Bench, orders: usize) -> anyhow::Result<Census> {
+async fn census(bench: &Bench, orders: usize, idle: Idle) -> anyhow::Result<Census> {
     eprintln!("heyblue-load | counting the database's commits for {orders} orders");
     let database = &bench.database;
-    let idle_start = database.counters().await?;
-    let idle_began = Instant::now();
-    tokio::time::sleep(IDLE_WINDOW).await;
-    let idle = database.counters().await?.since(&idle_start);
-    let idle_secs = idle_began.elapsed().as_secs_f64();
-    let idle_commits = idle.commits as f64 / idle_secs;
-    let idle_writes = idle.write_transactions as f64 / idle_secs;
 
     let rows_before = database.rows_written().await?;
     let before = database.counters().await?;
@@ -262,12 +301,12 @@ async fn census(bench: &Bench, orders: usize) -> anyhow::Result<Census> {
     Ok(Census {
         orders: placed.len(),
         processing,
-        commits_per_order: (work.commits as f64 - idle_commits * elapsed) / count,
-        write_transactions_per_order: (work.write_transactions as f64 - idle_writes * elapsed)
+        commits_per_order: (work.commits as f64 - idle.commits * elapsed) / count,
+        write_transactions_per_order: (work.write_transactions as f64 - idle.writes * elapsed)
             / count,
         rows_per_order: rows_per_order(&rows_before, &rows_after, count),
-        idle_commits_per_second: idle_commits,
-        idle_write_transactions_per_second: idle_writes,
+        idle_commits_per_second: idle.commits,
+        idle_write_transactions_per_second: idle.writes,
     })
 }
 

@@ -73,6 +73,15 @@ impl Results {
         if !self.sweep.is_empty() {
             let _ = writeln!(out, "\n### Sweep (open loop)\n");
             runs_table(&mut out, &self.sweep);
+            for run in self.sweep.iter().filter(|run| run.errors() > 0) {
+                let errors: Vec<String> = run
+                    .tally
+                    .errors
+                    .iter()
+                    .map(|(kind, count)| format!("{kind} ×{count}"))
+                    .collect();
+                let _ = writeln!(out, "- {} errors: {}", run.load.label(), errors.join(", "));
+            }
         }
         if let Some(census) = &self.census {
             rows_table(&mut out, census);
