@@ -7,13 +7,13 @@
 //! the service could not answer, the form keeps its key: sending it again
 //! resumes the same checkout instead of starting a second one.
 //!
-//! A card that needs 3-D Secure answers `requires_action`: the browser goes
-//! to the provider's page, whose `return_url` is [`RETURN_PATH`]; that page
-//! confirms the checkout the session remembers.
+//! A card that needs 3-D Secure answers `requires_action`: a page of ours
+//! sends the browser on to the provider's page, whose `return_url` is
+//! [`RETURN_PATH`]; that page confirms the checkout the session remembers.
 
 use askama::Template;
 use axum::extract::State;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -367,7 +367,24 @@ async fn follow(
                 .set_pending_checkout(session, Some(checkout.id))
                 .await
                 .map_err(PageError::internal)?;
-            Ok(Redirect::to(&action.url).into_response())
+            // Not a redirect: browsers hold a form's redirects to the
+            // page's `form-action`, which names only this shop, so a 303 to
+            // the provider's origin would be blocked. A page of our own
+            // forwards the customer by a plain navigation (and a link).
+            let url = reqwest::Url::parse(&action.url)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "https" | "http"))
+                .ok_or_else(|| {
+                    PageError::internal(anyhow::anyhow!(
+                        "checkout {} asked for an action at an unusable URL",
+                        checkout.id
+                    ))
+                })?;
+            render(&Authenticate {
+                nav: Nav::of(Some(session)),
+                url: url.to_string(),
+            })
+            .map(IntoResponse::into_response)
         }
         _ => {
             if session.pending_checkout.is_some() {
@@ -383,6 +400,15 @@ async fn follow(
             )))
         }
     }
+}
+
+/// On to the payment provider's page, where the customer's bank asks
+/// them to approve the payment (3-D Secure).
+#[derive(Template)]
+#[template(path = "checkout_authenticate.html")]
+struct Authenticate {
+    nav: Nav,
+    url: String,
 }
 
 #[derive(Template)]

@@ -1,0 +1,95 @@
+//! The webshop in a real browser: headless Chromium, driven over WebDriver
+//! (fantoccini and Debian's chromedriver; scripts/ensure-chromium installs
+//! both), against the fleet as the launcher starts it. The pages' script
+//! runs here, so these tests see what the cookie-keeping tests of
+//! `tests/webshop` cannot: an order page that follows its order live.
+//!
+//! One fleet and one chromedriver serve every test (libtest-mimic, like the
+//! journeys); the tests share the demo users, so they run one at a time.
+//! Each saves a screenshot of every page it is shown in
+//! `target/browser-artifacts/<test>/`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use libtest_mimic::{Arguments, Trial};
+
+use fixture::Fleet;
+
+mod driver;
+#[path = "../fixture/mod.rs"]
+mod fixture;
+mod shop;
+
+/// What every test gets: the fleet and the WebDriver server.
+pub struct World {
+    pub fleet: Fleet,
+    pub chromedriver: driver::Chromedriver,
+}
+
+type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+pub type Test = fn(Arc<World>) -> TestFuture;
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        vec![$((stringify!($name), (|world| Box::pin($module::$name(world))) as Test)),*]
+    };
+}
+
+fn all() -> Vec<(&'static str, Test)> {
+    tests![
+        shop::a_civilian_pays_with_points_and_3d_secure_and_watches_the_business_ship_live,
+        shop::a_declined_card_is_told_and_the_cart_is_unchanged,
+        shop::a_form_posted_without_its_csrf_token_is_refused,
+        shop::nobody_opens_another_users_order_page,
+    ]
+}
+
+fn main() -> ExitCode {
+    let mut args = Arguments::from_args();
+    args.test_threads = Some(1);
+    let tests = all();
+    if args.list {
+        let trials = tests
+            .iter()
+            .map(|(name, _)| Trial::test(*name, || Ok(())))
+            .collect();
+        return libtest_mimic::run(&args, trials).exit_code();
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let world = runtime.block_on(async {
+        let chromedriver = driver::Chromedriver::start().await;
+        let fleet = Fleet::start().await;
+        Arc::new(World {
+            fleet,
+            chromedriver,
+        })
+    });
+    let trials = tests
+        .iter()
+        .map(|(name, test)| {
+            let (test, world, handle) = (*test, world.clone(), runtime.handle().clone());
+            Trial::test(*name, move || {
+                handle.block_on(test(world));
+                Ok(())
+            })
+        })
+        .collect();
+    let mut failed = libtest_mimic::run(&args, trials).has_failed();
+    let Ok(world) = Arc::try_unwrap(world) else {
+        panic!("a test still holds the fleet");
+    };
+    let status = runtime.block_on(world.fleet.stop());
+    if !status.success() {
+        eprintln!("the launcher did not stop cleanly: {status}");
+        failed = true;
+    }
+    eprintln!("screenshots: {}", driver::artifacts_root().display());
+    if failed {
+        ExitCode::from(101)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
