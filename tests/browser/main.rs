@@ -44,6 +44,7 @@ fn all() -> Vec<(&'static str, Test)> {
         shop::a_declined_card_is_told_and_the_cart_is_unchanged,
         shop::a_form_posted_without_its_csrf_token_is_refused,
         shop::nobody_opens_another_users_order_page,
+        shop::an_officer_gives_points_to_a_charity,
     ]
 }
 

@@ -302,3 +302,37 @@ pub async fn nobody_opens_another_users_order_page(world: Arc<World>) {
     owner.close().await;
     charity.close().await;
 }
+
+pub async fn an_officer_gives_points_to_a_charity(world: Arc<World>) {
+    const TEST: &str = "officer_donates";
+    let officer = signed_in(&world, TEST, "officer", "officer@", PHONE).await;
+    officer.click("a[href='/points']").await;
+    let before: i64 = officer
+        .text("#points-available")
+        .await
+        .parse()
+        .expect("a balance");
+
+    officer.fill("#donation_points", "99999999").await;
+    officer
+        .click_button("form[action='/points/donations']", "Give")
+        .await;
+    assert!(!officer.text(".problem").await.is_empty());
+    assert_eq!(officer.value("#donation_points").await, "99999999");
+
+    officer.fill("#donation_points", "100").await;
+    officer
+        .click_button("form[action='/points/donations']", "Give")
+        .await;
+    assert!(officer
+        .text("[role=status]")
+        .await
+        .contains("you gave 100 points"));
+    let after: i64 = officer
+        .text("#points-available")
+        .await
+        .parse()
+        .expect("a balance");
+    assert_eq!(after, before - 100);
+    officer.close().await;
+}

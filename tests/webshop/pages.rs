@@ -552,3 +552,93 @@ pub async fn the_order_page_is_kept_current_by_server_sent_events(fleet: Arc<Fle
     assert_eq!(refused.status, 404);
     assert!(refused.is_html());
 }
+
+pub async fn an_officer_gives_points_to_a_charity_and_a_refusal_keeps_the_form(fleet: Arc<Fleet>) {
+    let officer = signed_in(&fleet, "officer@").await;
+    let page = officer.get("/points").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Give points to a charity"),
+        "{}",
+        page.body
+    );
+    let available = |page: &Page| -> i64 {
+        let at = page
+            .body
+            .find("id=\"points-available\">")
+            .expect("the balance")
+            + "id=\"points-available\">".len();
+        let digits: String = page.body[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().expect("a number of points")
+    };
+    let before = available(&page);
+    let charity = {
+        let at = page
+            .body
+            .find("<option value=\"")
+            .expect("a charity to choose")
+            + "<option value=\"".len();
+        page.body[at..at + 36].to_owned()
+    };
+
+    // More than the officer has: told, and what was typed is kept.
+    let refused = officer
+        .post_form(
+            "/points/donations",
+            &[
+                ("csrf", &page.field("csrf")),
+                ("idempotency_key", &page.field("idempotency_key")),
+                ("charity_id", &charity),
+                ("points", "999999999"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("class=\"problem\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"999999999\""));
+    assert!(refused
+        .body
+        .contains(&format!("value=\"{charity}\" selected")));
+    assert_eq!(available(&refused), before);
+
+    let given = officer
+        .post_form(
+            "/points/donations",
+            &[
+                ("csrf", &refused.field("csrf")),
+                ("idempotency_key", &refused.field("idempotency_key")),
+                ("charity_id", &charity),
+                ("points", "150"),
+            ],
+        )
+        .await;
+    assert_eq!(given.status, 303, "{}", given.body);
+    let after = officer.follow(given).await;
+    assert!(after.body.contains("you gave 150 points"), "{}", after.body);
+    assert_eq!(available(&after), before - 150);
+
+    // Only officers give.
+    let civilian = signed_in(&fleet, "civilian@").await;
+    let page = civilian.get("/points").await;
+    assert!(!page.body.contains("Give points to a charity"));
+    let forbidden = civilian
+        .post_form(
+            "/points/donations",
+            &[
+                ("csrf", &page.field("csrf")),
+                ("idempotency_key", "k"),
+                ("charity_id", &charity),
+                ("points", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(forbidden.status, 403);
+    assert!(forbidden.is_html());
+}

@@ -105,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/orders/{id}/events", get(orders::events))
         .route("/points", get(points::show))
+        .route("/points/donations", post(points::donate))
         .route("/business", get(business::queue))
         .route("/business/orders/{order}/{action}", post(business::act))
         .route("/sign-in", get(signin::page))

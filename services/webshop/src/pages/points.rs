@@ -1,14 +1,17 @@
 //! The signed-in user's points: the balance and the ledger, newest first.
+//! Officers also give points to a charity here.
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::response::Html;
-use serde::Deserialize;
+use axum::response::{Html, IntoResponse, Response};
+use http_service::Role;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::shop::Listing;
-use super::{label, render, when, Nav, PageError};
-use crate::session::SignedIn;
+use super::{label, render, see_other, when, Nav, PageError};
+use crate::api::ApiError;
+use crate::session::{CsrfForm, Session, SignedIn};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -28,12 +31,40 @@ struct Entry {
     created_at: String,
 }
 
+#[derive(Debug, Deserialize)]
+struct Charity {
+    charity_id: Uuid,
+    name: String,
+}
+
 struct EntryView {
     kind: String,
     points: i64,
     order_id: Option<Uuid>,
     reference: String,
     at: String,
+}
+
+struct CharityChoice {
+    id: String,
+    name: String,
+    selected: bool,
+}
+
+/// The donation form, as typed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DonateForm {
+    charity_id: String,
+    points: String,
+    /// Made when the form is shown, so a double submit gives once.
+    idempotency_key: String,
+}
+
+/// An officer's donation form and the charities it offers.
+struct Donating {
+    charities: Vec<CharityChoice>,
+    form: DonateForm,
 }
 
 #[derive(Template)]
@@ -46,11 +77,15 @@ struct PointsPage {
     lifetime_spent: i64,
     entries: Vec<EntryView>,
     next_page: Option<String>,
+    donating: Option<Donating>,
+    problem: Option<String>,
+    notice: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct LedgerQuery {
     cursor: Option<String>,
+    donated: Option<i64>,
 }
 
 pub async fn show(
@@ -59,6 +94,29 @@ pub async fn show(
     query: Result<Query<LedgerQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Html<String>, PageError> {
     let query = query.map(|Query(query)| query).unwrap_or_default();
+    let notice = query
+        .donated
+        .filter(|points| *points > 0)
+        .map(|points| format!("Thank you: you gave {points} points."));
+    points_page(
+        &state,
+        &session,
+        query.cursor.as_deref(),
+        DonateForm::default(),
+        None,
+        notice,
+    )
+    .await
+}
+
+async fn points_page(
+    state: &AppState,
+    session: &Session,
+    cursor: Option<&str>,
+    mut form: DonateForm,
+    problem: Option<String>,
+    notice: Option<String>,
+) -> Result<Html<String>, PageError> {
     let balance = state
         .api
         .get(fleet::USER_POINTS, "/v1/points/balance")
@@ -66,20 +124,41 @@ pub async fn show(
         .send::<Balance>()
         .await?
         .body;
-    let mut path = "/v1/points/ledger?limit=25".to_owned();
-    if let Some(cursor) = &query.cursor {
-        path.push('&');
-        path.push_str(&serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default());
-    }
     let ledger = state
         .api
-        .get(fleet::USER_POINTS, path)
+        .get(fleet::USER_POINTS, ledger_path(cursor))
         .bearer(session.token())
         .send::<Listing<Entry>>()
         .await?
         .body;
+    let donating = if session.user.role == Role::Officer {
+        let charities = state
+            .api
+            .get(fleet::USER_POINTS, "/v1/points/charities?limit=200")
+            .bearer(session.token())
+            .send::<Listing<Charity>>()
+            .await?
+            .body
+            .items;
+        // A form shown after a refusal gets a new key: it may be sent
+        // again with other choices.
+        form.idempotency_key = Uuid::new_v4().to_string();
+        Some(Donating {
+            charities: charities
+                .into_iter()
+                .map(|charity| CharityChoice {
+                    selected: charity.charity_id.to_string() == form.charity_id,
+                    id: charity.charity_id.to_string(),
+                    name: charity.name,
+                })
+                .collect(),
+            form,
+        })
+    } else {
+        None
+    };
     render(&PointsPage {
-        nav: Nav::of(Some(&session)),
+        nav: Nav::of(Some(session)),
         available: balance.available,
         reserved: balance.reserved,
         lifetime_earned: balance.lifetime_earned,
@@ -101,5 +180,82 @@ pub async fn show(
                 serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default()
             )
         }),
+        donating,
+        problem,
+        notice,
     })
+}
+
+fn ledger_path(cursor: Option<&str>) -> String {
+    let mut path = "/v1/points/ledger?limit=25".to_owned();
+    if let Some(cursor) = cursor {
+        path.push('&');
+        path.push_str(&serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default());
+    }
+    path
+}
+
+#[derive(Serialize)]
+struct DonationRequest {
+    charity_id: Uuid,
+    points: i64,
+}
+
+/// `POST /points/donations` (officers): gives points to a charity. A
+/// refusal (not enough points, an unknown charity) is told on the page,
+/// with the form as it was filled in.
+pub async fn donate(
+    State(state): State<AppState>,
+    CsrfForm { session, form }: CsrfForm<DonateForm>,
+) -> Result<Response, PageError> {
+    if session.user.role != Role::Officer {
+        return Err(PageError::Forbidden(
+            "Only officers give points to charities.".to_owned(),
+        ));
+    }
+    let Ok(charity_id) = form.charity_id.trim().parse::<Uuid>() else {
+        return refused(&state, &session, "Please choose a charity.", form).await;
+    };
+    let points = match form.points.trim().parse::<i64>() {
+        Ok(points) if points > 0 => points,
+        _ => {
+            return refused(
+                &state,
+                &session,
+                "Points to give must be a whole number, 1 or more.",
+                form,
+            )
+            .await
+        }
+    };
+    if form.idempotency_key.trim().is_empty() {
+        return Err(PageError::BadForm);
+    }
+    let given = state
+        .api
+        .post(fleet::USER_POINTS, "/v1/points/donations")
+        .bearer(session.token())
+        .idempotency_key(form.idempotency_key.trim())
+        .json(&DonationRequest { charity_id, points })
+        .send::<serde_json::Value>()
+        .await;
+    match given {
+        Ok(_) => Ok(see_other(&format!("/points?donated={points}"))),
+        Err(error @ ApiError::Refused(_)) => {
+            refused(&state, &session, &error.message(), form).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The points page again, saying why the donation was not made.
+async fn refused(
+    state: &AppState,
+    session: &Session,
+    problem: &str,
+    form: DonateForm,
+) -> Result<Response, PageError> {
+    points_page(state, session, None, form, Some(problem.to_owned()), None)
+        .await
+        .map(IntoResponse::into_response)
 }
