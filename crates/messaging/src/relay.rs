@@ -14,7 +14,14 @@
 //! producer id after a restart without its state) refuses every message
 //! from then on; the relay sees that after a failed round, starts a new
 //! producer and sends the round's undelivered rows again in id order, so
-//! nothing is lost and one key's events keep their order.
+//! nothing is lost and one key's events keep their order. A producer can
+//! also get stuck without failing: after a broker came back without its
+//! state, librdkafka's idempotent producer was seen retrying the round for
+//! ever while the broker answered everything else. A round that delivers
+//! nothing for [`RelayConfig::stall_after`] while the broker answers
+//! metadata requests is therefore given up the same way: its producer is
+//! dropped (which purges what it held) and a new one sends the rows again.
+//! While the broker is away the round simply waits.
 //!
 //! Trade-offs, named: the round's transaction stays open while deliveries
 //! are awaited, so a long broker outage keeps one idle transaction open (and
@@ -57,6 +64,9 @@ pub struct RelayConfig {
     /// How often the backlog is measured for `/metrics`, apart from the
     /// rounds: a round waiting on an absent broker reports nothing.
     pub sample_every: Duration,
+    /// How long a round's deliveries may take while the broker answers
+    /// before its producer is taken for stuck and replaced.
+    pub stall_after: Duration,
 }
 
 impl RelayConfig {
@@ -69,9 +79,27 @@ impl RelayConfig {
             shutdown_grace: Duration::from_secs(10),
             prune_every: Duration::from_secs(3600),
             sample_every: Duration::from_secs(1),
+            stall_after: Duration::from_secs(10),
         }
     }
 }
+
+/// A round whose producer delivered nothing for this long while the
+/// broker answered.
+#[derive(Debug)]
+struct Stalled(Duration);
+
+impl std::fmt::Display for Stalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no delivery for {:?} while the broker answers: the producer is stuck",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for Stalled {}
 
 pub struct Relay {
     pool: PgPool,
@@ -156,7 +184,11 @@ impl Relay {
                     failed_rounds += 1;
                     self.metrics.outbox_publish_errors.inc();
                     tracing::warn!(error = ?error, retry_in = ?backoff, "outbox relay round failed");
-                    self.renew_failed_producer();
+                    if error.is::<Stalled>() {
+                        self.renew_producer(&error.to_string());
+                    } else {
+                        self.renew_failed_producer();
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
                         () = shutdown.cancelled() => break,
@@ -183,17 +215,49 @@ impl Relay {
     /// Replaces the producer when it has failed fatally: librdkafka never
     /// sends another message through it.
     fn renew_failed_producer(&mut self) {
-        let Some((code, reason)) = self.producer.client().fatal_error() else {
-            return;
-        };
+        if let Some((code, reason)) = self.producer.client().fatal_error() {
+            self.renew_producer(&format!("it failed fatally: {code}: {reason}"));
+        }
+    }
+
+    /// Publishes through a new producer from now on, because of `why`.
+    /// Dropping the old one purges whatever it still held.
+    fn renew_producer(&mut self, why: &str) {
         match reliable_producer(&self.config.bootstrap) {
             Ok(producer) => {
                 self.producer = producer;
                 self.metrics.outbox_producer_renewals.inc();
-                tracing::error!(%code, %reason, "the outbox producer failed fatally; publishing through a new one");
+                tracing::error!(
+                    why,
+                    "outbox producer given up; publishing through a new one"
+                );
             }
             Err(error) => {
-                tracing::error!(%code, %reason, error = ?error, "the outbox producer failed fatally and a new one could not be made");
+                tracing::error!(why, error = ?error, "outbox producer given up, and a new one could not be made");
+            }
+        }
+    }
+
+    /// Waits for a round's deliveries: however long the broker is away, but
+    /// at most [`RelayConfig::stall_after`] at a time while it answers.
+    async fn await_deliveries<F: std::future::Future>(
+        &self,
+        deliveries: F,
+    ) -> Result<F::Output, Stalled> {
+        tokio::pin!(deliveries);
+        loop {
+            if let Ok(results) =
+                tokio::time::timeout(self.config.stall_after, &mut deliveries).await
+            {
+                return Ok(results);
+            }
+            let answers = tokio::time::timeout(
+                Duration::from_secs(3),
+                crate::kafka::existing_topics(&self.config.bootstrap),
+            )
+            .await;
+            if matches!(answers, Ok(Ok(_))) {
+                return Err(Stalled(self.config.stall_after));
             }
         }
     }
@@ -289,7 +353,7 @@ impl Relay {
             // message, however long it is away; shutdown bounds the wait.
             self.producer.send(record, rdkafka::util::Timeout::Never)
         });
-        let results = join_all(deliveries).await;
+        let results = self.await_deliveries(join_all(deliveries)).await?;
 
         let mut delivered = Vec::with_capacity(rows.len());
         let mut first_error = None;
