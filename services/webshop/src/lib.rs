@@ -46,6 +46,8 @@ pub struct AppState {
     pub sessions: session::Sessions,
     /// The demo sign-in, when it is enabled.
     pub demo: Option<signin::demo::DemoSignIn>,
+    /// Sign-in through an OpenID Connect provider, when one is set up.
+    pub oidc: Option<signin::oidc::OidcSignIn>,
     pub public_base_url: Url,
 }
 
@@ -69,6 +71,13 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
             settings.is_https(),
         ),
         demo,
+        oidc: match &settings.oidc {
+            Some(oidc) => Some(signin::oidc::OidcSignIn::new(
+                oidc.clone(),
+                &settings.public_base_url,
+            )?),
+            None => None,
+        },
         public_base_url: settings.public_base_url.clone(),
     };
     let routes = OpenApiRouter::from(router(state));
@@ -110,6 +119,8 @@ pub fn router(state: AppState) -> Router {
         .route("/business/orders/{order}/{action}", post(business::act))
         .route("/sign-in", get(signin::page))
         .route("/sign-in/demo", post(signin::demo::sign_in))
+        .route("/sign-in/oidc", get(signin::oidc::start))
+        .route(signin::oidc::CALLBACK_PATH, get(signin::oidc::callback))
         .route("/sign-out", post(signin::sign_out))
         .route("/static/webshop.css", get(pages::style_sheet))
         .route("/static/order-live.js", get(pages::order_script))
@@ -119,7 +130,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Deletes expired sessions, every ten minutes, on one replica.
+/// Deletes expired sessions and unfinished sign-ins, every ten minutes,
+/// on one replica.
 struct PruneSessions;
 
 #[async_trait]
@@ -136,6 +148,10 @@ impl Periodic for PruneSessions {
         let pruned = session::Sessions::prune(&ctx.pool).await?;
         if pruned > 0 {
             tracing::info!(pruned, "pruned expired sessions");
+        }
+        let pruned = signin::oidc::prune(&ctx.pool).await?;
+        if pruned > 0 {
+            tracing::info!(pruned, "pruned unfinished sign-ins");
         }
         Ok(())
     }

@@ -79,6 +79,11 @@ impl Sessions {
         Sessions { pool, ttl, secure }
     }
 
+    /// The webshop's database, for the sign-in methods' own rows.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub fn ttl(&self) -> Duration {
         self.ttl
     }

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use fleet::Service;
-use http_service::config::{env_or, env_required, ConfigError};
+use http_service::config::{env_or, env_parsed, env_required, env_secret, ConfigError};
 use reqwest::Url;
+use secrecy::SecretString;
 use service_host::ServiceSettings;
 
 /// How long a sign-in lasts: a working day.
@@ -30,6 +31,23 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// `HEYBLUE_WEBSHOP_PEER_TIMEOUT_MS` (default 30000).
     pub peer_timeout: Duration,
+    /// Sign-in through an OpenID Connect provider, when
+    /// `HEYBLUE_WEBSHOP_OIDC_ISSUER` is set.
+    pub oidc: Option<OidcSettings>,
+}
+
+/// The webshop as a client of an OpenID Connect provider. Its redirect URI
+/// is `<HEYBLUE_PUBLIC_BASE_URL>/sign-in/oidc/callback`, which the
+/// provider must have registered for the client.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// `HEYBLUE_WEBSHOP_OIDC_ISSUER`: the provider's issuer; its discovery
+    /// document is below it.
+    pub issuer: Url,
+    /// `HEYBLUE_WEBSHOP_OIDC_CLIENT_ID`.
+    pub client_id: String,
+    /// `HEYBLUE_WEBSHOP_OIDC_CLIENT_SECRET`.
+    pub client_secret: SecretString,
 }
 
 impl Settings {
@@ -41,6 +59,7 @@ impl Settings {
             demo_sign_in: false,
             session_ttl: DEFAULT_SESSION_TTL,
             peer_timeout: DEFAULT_PEER_TIMEOUT,
+            oidc: None,
         }
     }
 
@@ -77,7 +96,33 @@ impl ServiceSettings for Settings {
             demo_sign_in: env_or("HEYBLUE_WEBSHOP_DEMO_SIGNIN", false)?,
             session_ttl: Duration::from_secs(session_seconds),
             peer_timeout: Duration::from_millis(timeout_ms),
+            oidc: OidcSettings::from_env()?,
         })
+    }
+}
+
+impl OidcSettings {
+    /// `None` unless `HEYBLUE_WEBSHOP_OIDC_ISSUER` is set; then the client
+    /// id and secret are required.
+    fn from_env() -> Result<Option<Self>, ConfigError> {
+        let Some(issuer) = env_parsed::<String>("HEYBLUE_WEBSHOP_OIDC_ISSUER")? else {
+            return Ok(None);
+        };
+        let issuer = Url::parse(&issuer).map_err(|error| ConfigError::Invalid {
+            name: "HEYBLUE_WEBSHOP_OIDC_ISSUER".to_owned(),
+            value: issuer.clone(),
+            reason: error.to_string(),
+        })?;
+        let client_secret = env_secret("HEYBLUE_WEBSHOP_OIDC_CLIENT_SECRET")?.ok_or_else(|| {
+            ConfigError::Missing {
+                name: "HEYBLUE_WEBSHOP_OIDC_CLIENT_SECRET".to_owned(),
+            }
+        })?;
+        Ok(Some(OidcSettings {
+            issuer,
+            client_id: env_required("HEYBLUE_WEBSHOP_OIDC_CLIENT_ID")?,
+            client_secret,
+        }))
     }
 }
 

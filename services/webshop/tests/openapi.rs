@@ -17,6 +17,7 @@ fn router() -> OpenApiRouter {
             .expect("an HTTP client"),
         sessions: Sessions::new(state.pool, std::time::Duration::from_secs(60), false),
         demo: None,
+        oidc: None,
         public_base_url: Url::parse("http://127.0.0.1:8080").expect("a URL"),
     };
     OpenApiRouter::from(webshop::router(app))

@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{check_form_token, local_path, sign_in_page, start_session, SignInForm};
+use super::{check_form_token, home, local_path, sign_in_page, start_session, SignInForm};
 use crate::api::Api;
 use crate::pages::shop::Listing;
 use crate::pages::PageError;
@@ -111,14 +111,6 @@ impl DemoSignIn {
             method: "demo",
             access_token: token,
         })
-    }
-}
-
-/// Where a user goes after signing in when no page asked for it.
-fn home(role: Role) -> &'static str {
-    match role {
-        Role::Business => "/business",
-        _ => "/",
     }
 }
 

@@ -3,9 +3,10 @@
 //! everything after that — the session row, the cookie, where the browser
 //! goes next — is the same for every method and lives here.
 //!
-//! Today's only method is [`demo`]: the local stack's demo users, offered
-//! when `HEYBLUE_WEBSHOP_DEMO_SIGNIN` is on. An OpenID Connect method is
-//! another module that ends in [`start_session`] the same way.
+//! The methods: [`oidc`], an OpenID Connect provider's authorization code
+//! flow with PKCE, when `HEYBLUE_WEBSHOP_OIDC_ISSUER` is set; and [`demo`],
+//! the local stack's demo users, when `HEYBLUE_WEBSHOP_DEMO_SIGNIN` is on.
+//! Both end in [`start_session`].
 //!
 //! The sign-in form is posted before any session exists, so it is guarded
 //! against login CSRF by a double-submit cookie: the page sets a random
@@ -13,11 +14,13 @@
 //! values differ is refused.
 
 pub mod demo;
+pub mod oidc;
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use http_service::Role;
 use serde::Deserialize;
 
 use crate::pages::cart::Empty;
@@ -37,6 +40,8 @@ struct SignInPage {
     next: String,
     form_token: String,
     demo: Option<Vec<demo::Choice>>,
+    /// The link that starts an OpenID Connect sign-in, when one is set up.
+    oidc: Option<String>,
     problem: Option<String>,
 }
 
@@ -81,6 +86,12 @@ async fn sign_in_page(
         Some(demo) => Some(demo.choices(&state.api).await),
         None => None,
     };
+    let oidc = state.oidc.as_ref().map(|_| {
+        format!(
+            "/sign-in/oidc?{}",
+            serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default()
+        )
+    });
     let form_token = random_token();
     let cookie = state
         .sessions
@@ -90,9 +101,18 @@ async fn sign_in_page(
         next,
         form_token,
         demo,
+        oidc,
         problem,
     })?;
     Ok(([(header::SET_COOKIE, cookie)], html).into_response())
+}
+
+/// Where a user goes after signing in when no page asked for it.
+fn home(role: Role) -> &'static str {
+    match role {
+        Role::Business => "/business",
+        _ => "/",
+    }
 }
 
 /// The fields every sign-in form posts.
