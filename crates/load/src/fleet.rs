@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -64,7 +63,7 @@ pub struct Fleet {
     pub urls: HashMap<String, String>,
     pids: Arc<Mutex<HashMap<String, u32>>>,
     /// Lines the services logged at ERROR level since the banner.
-    errors_logged: Arc<AtomicU64>,
+    errors_logged: ErrorLog,
     pub started: StartTimes,
     data: TempDir,
 }
@@ -105,7 +104,7 @@ impl Fleet {
         let stdout = launcher.stdout.take().context("launcher stdout")?;
 
         let milestones = Milestones::default();
-        let errors_logged = Arc::new(AtomicU64::new(0));
+        let errors_logged = ErrorLog::default();
         tokio::spawn(read_stderr(
             stderr,
             milestones.clone(),
@@ -184,9 +183,10 @@ impl Fleet {
             .ok()
     }
 
-    /// How many lines the services logged at ERROR level since the banner.
-    pub fn errors_logged(&self) -> u64 {
-        self.errors_logged.load(Ordering::Relaxed)
+    /// How many lines the services logged at ERROR level since the
+    /// banner, and the first of them.
+    pub fn errors_logged(&self) -> (u64, Vec<String>) {
+        self.errors_logged.read()
     }
 
     /// SIGTERM, as Ctrl-C would, and wait for the launcher to stop everything.
@@ -253,7 +253,7 @@ impl Banner {
 
 /// Reads stdout up to the ready line, then keeps reading it (restarted
 /// services announce their new pid, and a full pipe would block the fleet).
-async fn read_banner(stdout: ChildStdout, errors: Arc<AtomicU64>) -> anyhow::Result<Banner> {
+async fn read_banner(stdout: ChildStdout, errors: ErrorLog) -> anyhow::Result<Banner> {
     let mut lines = BufReader::new(stdout).lines();
     let mut banner = Banner::default();
     loop {
@@ -275,12 +275,35 @@ async fn read_banner(stdout: ChildStdout, errors: Arc<AtomicU64>) -> anyhow::Res
                     pids.insert(name, pid);
                 }
             }
-            if line.contains(" ERROR ") {
-                errors.fetch_add(1, Ordering::Relaxed);
-            }
+            errors.note(&line);
         }
     });
     Ok(banner)
+}
+
+/// The lines the fleet logs at ERROR level: counted, and the first
+/// [`ErrorLog::KEPT`] kept for the report.
+#[derive(Clone, Default)]
+struct ErrorLog(Arc<Mutex<(u64, Vec<String>)>>);
+
+impl ErrorLog {
+    const KEPT: usize = 200;
+
+    fn note(&self, line: &str) {
+        if !line.contains(" ERROR ") {
+            return;
+        }
+        if let Ok(mut log) = self.0.lock() {
+            log.0 += 1;
+            if log.1.len() < Self::KEPT {
+                log.1.push(line.to_owned());
+            }
+        }
+    }
+
+    fn read(&self) -> (u64, Vec<String>) {
+        self.0.lock().map(|log| log.clone()).unwrap_or_default()
+    }
 }
 
 /// When the launcher said it reached each stage, from its spawn.
@@ -305,7 +328,7 @@ async fn read_stderr(
     stderr: tokio::process::ChildStderr,
     milestones: Milestones,
     launched: Instant,
-    errors: Arc<AtomicU64>,
+    errors: ErrorLog,
 ) {
     let mut lines = BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -317,8 +340,8 @@ async fn read_stderr(
         }
         if line.starts_with("local-stack |") {
             eprintln!("{line}");
-        } else if line.contains(" ERROR ") {
-            errors.fetch_add(1, Ordering::Relaxed);
+        } else {
+            errors.note(&line);
         }
     }
 }

@@ -27,7 +27,8 @@ pub struct JourneyOptions {
     pub lines: usize,
     /// Points redeemed per order (the card pays the rest).
     pub points: i64,
-    /// How often the order is asked for once the checkout answered.
+    /// How long after the checkout's answer the order is first asked
+    /// for; each further wait is half as long again, up to [`MAX_POLL`].
     pub poll: Duration,
     /// Whether to follow the order at all: the commit census does not, so
     /// that it counts only what the order itself costs.
@@ -35,6 +36,17 @@ pub struct JourneyOptions {
     /// How long an order may take to reach `processing` before the
     /// journey counts it as failed.
     pub give_up_after: Duration,
+}
+
+/// The longest wait between two looks at an order. The waits grow, so an
+/// order that takes long is not asked for dozens of times: at a few
+/// hundred orders a second the polls would otherwise be a load of their
+/// own on the order service, which also runs the saga.
+pub const MAX_POLL: Duration = Duration::from_secs(1);
+
+/// The wait before the next look at an order, after waiting `last`.
+pub fn next_poll(last: Duration) -> Duration {
+    (last * 3 / 2).min(MAX_POLL)
 }
 
 /// Statuses an order reaches at or after `processing` on its way forward.
@@ -172,8 +184,9 @@ async fn play(
     Ok(order_id)
 }
 
-/// Asks for the order every `options.poll` until it is `processing` (or
-/// further), then records how long each stage took by its history.
+/// Asks for the order, ever less often, until it is `processing` (or
+/// further), then records how long each stage took by its history. A poll
+/// the order service refuses as overloaded is counted and made again.
 async fn follow(
     shop: &Shop,
     user: &User,
@@ -185,15 +198,17 @@ async fn follow(
 ) -> Result<(), Failed> {
     let url = format!("{}/v1/orders/{order_id}", shop.orders);
     let deadline = Instant::now() + options.give_up_after;
+    let mut wait = options.poll;
     loop {
-        tokio::time::sleep(options.poll).await;
+        tokio::time::sleep(wait).await;
+        wait = next_poll(wait);
         if Instant::now() > deadline {
             return Err(Failed(format!(
                 "order: not processing within {} s",
                 options.give_up_after.as_secs()
             )));
         }
-        let answer = call(
+        let answer = match call(
             shop,
             user,
             "order",
@@ -203,7 +218,14 @@ async fn follow(
             None,
             &[StatusCode::OK, StatusCode::NOT_FOUND],
         )
-        .await?;
+        .await
+        {
+            Err(Failed(kind)) if kind.starts_with("order: 503") => {
+                recorder.update(|tally| tally.polls_refused += 1);
+                continue;
+            }
+            answer => answer?,
+        };
         // Not there yet: the order service has not seen the checkout's event.
         if answer.is_null() {
             continue;
@@ -336,5 +358,22 @@ fn transport(step: &str, error: &reqwest::Error) -> String {
         format!("{step}: connection refused")
     } else {
         format!("{step}: transport error")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_grow_by_half_up_to_a_second() {
+        let waits: Vec<u128> =
+            std::iter::successors(Some(Duration::from_millis(20)), |w| Some(next_poll(*w)))
+                .take(12)
+                .map(|wait| wait.as_millis())
+                .collect();
+        assert_eq!(waits[..4], [20, 30, 45, 67]);
+        assert_eq!(*waits.last().expect("waits"), 1000);
+        assert!(waits.windows(2).all(|pair| pair[0] <= pair[1]));
     }
 }

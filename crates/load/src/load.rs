@@ -87,6 +87,7 @@ pub struct TallyFigures {
     pub to_processing: crate::stats::Summary,
     pub hops: Vec<crate::stats::Summary>,
     pub errors: BTreeMap<String, u64>,
+    pub polls_refused: u64,
 }
 
 impl From<&Tally> for TallyFigures {
@@ -102,6 +103,7 @@ impl From<&Tally> for TallyFigures {
             to_processing: tally.to_processing.summary(),
             hops: tally.hops.iter().map(|hop| hop.summary()).collect(),
             errors: tally.errors.clone(),
+            polls_refused: tally.polls_refused,
         }
     }
 }

@@ -67,8 +67,9 @@ pub struct Args {
     /// Points redeemed per order; the sandbox card pays the rest.
     #[arg(long, default_value_t = 100)]
     points: i64,
-    /// How often a journey asks for its order, in ms (latency is dated by
-    /// the order's history, not by the poll).
+    /// How long after the checkout's answer a journey first asks for its
+    /// order, in ms; each further wait is half as long again, up to 1 s
+    /// (latency is dated by the order's history, not by the poll).
     #[arg(long, default_value_t = 20)]
     poll_ms: u64,
     /// Orders placed without polling to count the database's commits per order (0: none).

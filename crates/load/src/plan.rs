@@ -59,7 +59,8 @@ pub async fn benchmark(args: Args) -> anyhow::Result<()> {
         fleet.started.banner.as_secs_f64()
     );
     let outcome = measure(&args, &fleet, &mut results).await;
-    results.errors_logged = fleet.errors_logged();
+    let (errors_logged, first_errors) = fleet.errors_logged();
+    results.errors_logged = errors_logged;
     results.load_after = load_average();
     eprintln!("heyblue-load | stopping the fleet");
     fleet.stop().await?;
@@ -74,6 +75,10 @@ pub async fn benchmark(args: Args) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).ok();
     }
     write(&args.out, &report)?;
+    if !first_errors.is_empty() {
+        let path = args.out.with_extension("errors.log");
+        write(&path, &(first_errors.join("\n") + "\n"))?;
+    }
     let points = chart::points(&results.sweep);
     if points.len() >= 2 {
         let title = format!(

@@ -309,6 +309,13 @@ fn rows_table(out: &mut String, census: &Census) {
 }
 
 fn errors_list(out: &mut String, run: &Run) {
+    if run.tally.polls_refused > 0 {
+        let _ = writeln!(
+            out,
+            "\nLooks at an order refused `503 overloaded` (and made again): {}.",
+            run.tally.polls_refused
+        );
+    }
     if run.tally.errors.is_empty() {
         let _ = writeln!(out, "\nNo errors.");
         return;

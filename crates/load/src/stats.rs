@@ -72,6 +72,9 @@ pub struct Tally {
     pub checkout: Latency,
     pub to_processing: Latency,
     pub hops: [Latency; HOPS.len()],
+    /// Looks at an order that its service refused as overloaded (and
+    /// that were made again).
+    pub polls_refused: u64,
     /// Failed journeys, by what failed (`checkout 503 overloaded`).
     pub errors: BTreeMap<String, u64>,
 }
