@@ -15,18 +15,22 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Trial};
+use test_harness::IdentityProvider;
 
 use fixture::Fleet;
 
 mod driver;
 #[path = "../fixture/mod.rs"]
 mod fixture;
+mod oidc;
 mod shop;
 
-/// What every test gets: the fleet and the WebDriver server.
+/// What every test gets: the fleet and the WebDriver server, and the
+/// identity provider the fleet's webshop signs people in with.
 pub struct World {
     pub fleet: Fleet,
     pub chromedriver: driver::Chromedriver,
+    pub idp: IdentityProvider,
 }
 
 type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -45,6 +49,8 @@ fn all() -> Vec<(&'static str, Test)> {
         shop::a_form_posted_without_its_csrf_token_is_refused,
         shop::nobody_opens_another_users_order_page,
         shop::an_officer_gives_points_to_a_charity,
+        oidc::a_person_signs_in_through_the_identity_provider_on_either_replica_and_signs_out,
+        oidc::a_callback_with_another_browsers_state_or_a_spent_code_is_refused,
     ]
 }
 
@@ -62,10 +68,24 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let world = runtime.block_on(async {
         let chromedriver = driver::Chromedriver::start().await;
-        let fleet = Fleet::start().await;
+        // The launcher hands this environment to every service: two
+        // webshop replicas, both signing people in with the provider, and
+        // services that accept its tokens (RS256, by its JWKS) beside the
+        // demo users' HS256 ones.
+        let idp = IdentityProvider::start().await;
+        idp.register_client(oidc::CLIENT_ID, oidc::CLIENT_SECRET);
+        let fleet = Fleet::start_with(&[
+            ("HEYBLUE_REPLICAS", "webshop=2"),
+            ("HEYBLUE_JWKS_URL", &idp.jwks_url()),
+            ("HEYBLUE_WEBSHOP_OIDC_ISSUER", idp.issuer()),
+            ("HEYBLUE_WEBSHOP_OIDC_CLIENT_ID", oidc::CLIENT_ID),
+            ("HEYBLUE_WEBSHOP_OIDC_CLIENT_SECRET", oidc::CLIENT_SECRET),
+        ])
+        .await;
         Arc::new(World {
             fleet,
             chromedriver,
+            idp,
         })
     });
     let trials = tests
