@@ -642,3 +642,111 @@ pub async fn an_officer_gives_points_to_a_charity_and_a_refusal_keeps_the_form(f
     assert_eq!(forbidden.status, 403);
     assert!(forbidden.is_html());
 }
+
+/// The id in the first `href="/business/offerings/<id>"` before `title`.
+fn offering_id_before(page: &Page, title: &str) -> String {
+    let at = page
+        .body
+        .find(&format!(">{title}<"))
+        .unwrap_or_else(|| panic!("no {title:?} on:\n{}", page.body));
+    let link = "href=\"/business/offerings/";
+    let start = page.body[..at].rfind(link).expect("its link") + link.len();
+    page.body[start..start + 36].to_owned()
+}
+
+pub async fn a_business_lists_changes_and_takes_an_offering_off_sale(fleet: Arc<Fleet>) {
+    let title = format!("Spoke truing {}", &Uuid::new_v4().simple().to_string()[..6]);
+    let business = signed_in(&fleet, "bikes@").await;
+    let listed = business.get("/business/offerings").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.body.contains("Basic tune-up"), "{}", listed.body);
+
+    let form = business.get("/business/offerings/new").await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let create = |price: &'static str, points: &'static str| {
+        let (csrf, title) = (form.field("csrf"), title.clone());
+        let business = &business;
+        async move {
+            business
+                .post_form(
+                    "/business/offerings",
+                    &[
+                        ("csrf", &csrf),
+                        ("title", &title),
+                        ("description", "Wheels trued while you wait."),
+                        ("kind", "service"),
+                        ("price", price),
+                        ("points_price", points),
+                        ("stock", ""),
+                        ("active", "on"),
+                    ],
+                )
+                .await
+        }
+    };
+    // A price the form cannot read, then one catalog refuses: each told,
+    // with what was typed kept.
+    let unreadable = create("12,50", "1250").await;
+    assert_eq!(unreadable.status, 200, "{}", unreadable.body);
+    assert!(unreadable.body.contains("class=\"problem\""));
+    assert!(unreadable.body.contains("value=\"12,50\""));
+    assert!(unreadable.body.contains(&format!("value=\"{title}\"")));
+    let refused = create("12.50", "0").await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("class=\"problem\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"0\""));
+
+    let created = create("12.5", "1250").await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let listed = business.follow(created).await;
+    assert!(listed.body.contains("$12.50"), "{}", listed.body);
+    let id = offering_id_before(&listed, &title);
+
+    // Changing price and stock.
+    let edit = business.get(&format!("/business/offerings/{id}")).await;
+    assert_eq!(edit.status, 200, "{}", edit.body);
+    assert!(edit.body.contains("value=\"12.50\""), "{}", edit.body);
+    let saved = business
+        .post_form(
+            &format!("/business/offerings/{id}"),
+            &[
+                ("csrf", &edit.field("csrf")),
+                ("title", &title),
+                ("description", "Wheels trued while you wait."),
+                ("price", "14"),
+                ("points_price", "1400"),
+                ("stock", "3"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let offering = business.get(&format!("/offerings/{id}")).await;
+    assert!(offering.body.contains("$14.00"), "{}", offering.body);
+    assert!(offering.body.contains("Only 3 left"), "{}", offering.body);
+
+    // Off sale: the shop no longer finds it; the business still lists it.
+    let off = business
+        .post_form(
+            &format!("/business/offerings/{id}/active"),
+            &[("csrf", &edit.field("csrf")), ("active", "false")],
+        )
+        .await;
+    assert_eq!(off.status, 303, "{}", off.body);
+    let listed = business.follow(off).await;
+    assert!(listed.body.contains(&title));
+    assert!(listed.body.contains("Put on sale"), "{}", listed.body);
+    let shop = Browser::new(webshop(&fleet));
+    let found = shop.get(&format!("/?q={}", title.replace(' ', "+"))).await;
+    assert!(!found.body.contains(&id), "{}", found.body);
+
+    // Another business cannot open it.
+    let roaster = signed_in(&fleet, "roaster@").await;
+    let other = roaster.get(&format!("/business/offerings/{id}")).await;
+    assert_eq!(other.status, 404);
+    let civilian = signed_in(&fleet, "civilian@").await;
+    assert_eq!(civilian.get("/business/offerings").await.status, 403);
+}

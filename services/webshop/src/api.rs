@@ -57,6 +57,10 @@ impl Api {
         self.call(Method::PUT, service, path)
     }
 
+    pub fn patch(&self, service: Service, path: impl Into<String>) -> Call<'_> {
+        self.call(Method::PATCH, service, path)
+    }
+
     pub fn delete(&self, service: Service, path: impl Into<String>) -> Call<'_> {
         self.call(Method::DELETE, service, path)
     }

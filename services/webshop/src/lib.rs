@@ -49,6 +49,8 @@ pub struct AppState {
     /// Sign-in through an OpenID Connect provider, when one is set up.
     pub oidc: Option<signin::oidc::OidcSignIn>,
     pub public_base_url: Url,
+    /// The currency new offerings are priced in.
+    pub shop_currency: String,
 }
 
 /// Builds the service; `app.run()` serves it.
@@ -79,6 +81,7 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
             None => None,
         },
         public_base_url: settings.public_base_url.clone(),
+        shop_currency: settings.shop_currency.clone(),
     };
     let routes = OpenApiRouter::from(router(state));
     let consumer = host.consumer();
@@ -98,7 +101,7 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
     reason = "pages and the proxy are not API operations of the webshop; see the doc comment"
 )]
 pub fn router(state: AppState) -> Router {
-    use pages::{business, cart, checkout, orders, points, shop};
+    use pages::{business, cart, checkout, offerings, orders, points, shop};
     Router::new()
         .route("/", get(shop::storefront))
         .route("/offerings/{id}", get(shop::offering))
@@ -117,6 +120,19 @@ pub fn router(state: AppState) -> Router {
         .route("/points/donations", post(points::donate))
         .route("/business", get(business::queue))
         .route("/business/orders/{order}/{action}", post(business::act))
+        .route(
+            "/business/offerings",
+            get(offerings::list).post(offerings::create),
+        )
+        .route("/business/offerings/new", get(offerings::new))
+        .route(
+            "/business/offerings/{id}",
+            get(offerings::edit).post(offerings::update),
+        )
+        .route(
+            "/business/offerings/{id}/active",
+            post(offerings::set_active),
+        )
         .route("/sign-in", get(signin::page))
         .route("/sign-in/demo", post(signin::demo::sign_in))
         .route("/sign-in/oidc", get(signin::oidc::start))

@@ -34,6 +34,9 @@ pub struct Settings {
     /// Sign-in through an OpenID Connect provider, when
     /// `HEYBLUE_WEBSHOP_OIDC_ISSUER` is set.
     pub oidc: Option<OidcSettings>,
+    /// `HEYBLUE_SHOP_CURRENCY` (default `USD`), as catalog reads it: the
+    /// currency a business's new offerings are priced in.
+    pub shop_currency: String,
 }
 
 /// The webshop as a client of an OpenID Connect provider. Its redirect URI
@@ -60,6 +63,7 @@ impl Settings {
             session_ttl: DEFAULT_SESSION_TTL,
             peer_timeout: DEFAULT_PEER_TIMEOUT,
             oidc: None,
+            shop_currency: "USD".to_owned(),
         }
     }
 
@@ -97,6 +101,7 @@ impl ServiceSettings for Settings {
             session_ttl: Duration::from_secs(session_seconds),
             peer_timeout: Duration::from_millis(timeout_ms),
             oidc: OidcSettings::from_env()?,
+            shop_currency: env_or("HEYBLUE_SHOP_CURRENCY", "USD".to_owned())?,
         })
     }
 }

@@ -19,6 +19,7 @@ fn router() -> OpenApiRouter {
         demo: None,
         oidc: None,
         public_base_url: Url::parse("http://127.0.0.1:8080").expect("a URL"),
+        shop_currency: "USD".to_owned(),
     };
     OpenApiRouter::from(webshop::router(app))
 }

@@ -13,6 +13,7 @@
 pub mod business;
 pub mod cart;
 pub mod checkout;
+pub mod offerings;
 pub mod orders;
 pub mod points;
 pub mod shop;
