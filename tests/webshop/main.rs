@@ -40,6 +40,7 @@ fn all() -> Vec<(&'static str, Test)> {
         pages::the_order_page_is_kept_current_by_server_sent_events,
         pages::an_officer_gives_points_to_a_charity_and_a_refusal_keeps_the_form,
         pages::a_business_lists_changes_and_takes_an_offering_off_sale,
+        pages::an_admin_registers_a_business_and_a_charity_and_sets_how_parts_reach_it,
     ]
 }
 

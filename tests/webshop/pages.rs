@@ -750,3 +750,127 @@ pub async fn a_business_lists_changes_and_takes_an_offering_off_sale(fleet: Arc<
     let civilian = signed_in(&fleet, "civilian@").await;
     assert_eq!(civilian.get("/business/offerings").await.status, 403);
 }
+
+pub async fn an_admin_registers_a_business_and_a_charity_and_sets_how_parts_reach_it(
+    fleet: Arc<Fleet>,
+) {
+    let admin = signed_in(&fleet, "admin@").await;
+    let page = admin.get("/admin").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Northside"), "{}", page.body);
+    assert!(page.body.contains("Blue Line Family Fund"), "{}", page.body);
+    let csrf = page.field("csrf");
+    let name = format!(
+        "Corner Bakery {}",
+        &Uuid::new_v4().simple().to_string()[..6]
+    );
+
+    // A business: refused with what was typed, then registered.
+    let refused = admin
+        .post_form(
+            "/admin/businesses",
+            &[
+                ("csrf", &csrf),
+                ("name", &name),
+                ("contact_email", "not-an-email"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("class=\"problem\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"not-an-email\""));
+    let registered = admin
+        .post_form(
+            "/admin/businesses",
+            &[
+                ("csrf", &csrf),
+                ("name", &name),
+                ("contact_email", "orders@bakery.example"),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+    let page = admin.follow(registered).await;
+    assert!(page.body.contains(&name), "{}", page.body);
+    let business = {
+        let at = page.body.find(&format!(">{name}<")).expect("the business");
+        let marker = "id=\"business-";
+        let start = page.body[..at].rfind(marker).expect("its id") + marker.len();
+        page.body[start..start + 36].to_owned()
+    };
+
+    // How its parts reach it: an address the dispatcher refuses, then email.
+    let path = format!("/admin/integrations/{business}");
+    let refused = admin
+        .post_form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("plugin", "email"),
+                ("email_address", "nope"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(
+        refused.body.contains("class=\"problem\""),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("value=\"nope\""));
+    let stored = admin
+        .post_form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("plugin", "email"),
+                ("email_address", "parts@bakery.example"),
+            ],
+        )
+        .await;
+    assert_eq!(stored.status, 303, "{}", stored.body);
+    let page = admin.follow(stored).await;
+    assert!(
+        page.body.contains("Email to parts@bakery.example"),
+        "{}",
+        page.body
+    );
+
+    // A charity: an id that is no id is told; a new one is listed.
+    let refused = admin
+        .post_form(
+            "/admin/charities",
+            &[
+                ("csrf", &csrf),
+                ("charity_id", "abc"),
+                ("name", "Food Bank"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    assert!(refused.body.contains("class=\"problem\""));
+    assert!(refused.body.contains("value=\"Food Bank\""));
+    let charity = format!("Food Bank {}", &Uuid::new_v4().simple().to_string()[..6]);
+    let registered = admin
+        .post_form(
+            "/admin/charities",
+            &[
+                ("csrf", &csrf),
+                ("charity_id", &Uuid::new_v4().to_string()),
+                ("name", &charity),
+            ],
+        )
+        .await;
+    assert_eq!(registered.status, 303, "{}", registered.body);
+    assert!(admin.follow(registered).await.body.contains(&charity));
+
+    // Nobody else sees these pages.
+    let civilian = signed_in(&fleet, "civilian@").await;
+    let page = civilian.get("/admin").await;
+    assert_eq!(page.status, 403);
+    assert!(page.is_html());
+}

@@ -101,7 +101,7 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
     reason = "pages and the proxy are not API operations of the webshop; see the doc comment"
 )]
 pub fn router(state: AppState) -> Router {
-    use pages::{business, cart, checkout, offerings, orders, points, shop};
+    use pages::{admin, business, cart, checkout, offerings, orders, points, shop};
     Router::new()
         .route("/", get(shop::storefront))
         .route("/offerings/{id}", get(shop::offering))
@@ -118,6 +118,13 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/events", get(orders::events))
         .route("/points", get(points::show))
         .route("/points/donations", post(points::donate))
+        .route("/admin", get(admin::show))
+        .route("/admin/businesses", post(admin::register_business))
+        .route("/admin/charities", post(admin::register_charity))
+        .route(
+            "/admin/integrations/{business}",
+            post(admin::set_integration),
+        )
         .route("/business", get(business::queue))
         .route("/business/orders/{order}/{action}", post(business::act))
         .route(

@@ -10,6 +10,7 @@
 //! turn every refusal into a sentence on the page; a form that was refused
 //! comes back with what was typed.
 
+pub mod admin;
 pub mod business;
 pub mod cart;
 pub mod checkout;
@@ -65,6 +66,7 @@ pub struct Nav {
     /// Civilians and charities shop and have orders.
     pub shopper: bool,
     pub business: bool,
+    pub admin: bool,
     /// Everyone signed in has points (officers donate theirs).
     pub points: bool,
 }
@@ -85,6 +87,7 @@ impl Nav {
             csrf: session.csrf_token.clone(),
             shopper: matches!(role, Role::Civilian | Role::Charity),
             business: role == Role::Business,
+            admin: role == Role::Admin,
             points: role != Role::Business,
         }
     }

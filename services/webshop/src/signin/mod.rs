@@ -111,6 +111,7 @@ async fn sign_in_page(
 fn home(role: Role) -> &'static str {
     match role {
         Role::Business => "/business",
+        Role::Admin => "/admin",
         _ => "/",
     }
 }
