@@ -33,10 +33,11 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "heyblue-load")]
 pub struct Args {
-    /// Offered rates of the open-loop sweep, orders/s (empty: no sweep).
+    /// Offered rates of the open-loop sweep, orders/s (`--rates` alone: no sweep).
     #[arg(
         long,
         value_delimiter = ',',
+        num_args = 0..,
         default_value = "25,50,100,150,200,250,300"
     )]
     rates: Vec<f64>,
