@@ -221,14 +221,28 @@ impl Tab {
             .unwrap_or_default()
     }
 
-    /// Clicks `css` (a link or a submit button); the page it leads to is
-    /// photographed once it has loaded.
+    /// Clicks `css` (a link or a submit button), which leads to another
+    /// page; that page is photographed once it has loaded.
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
+        let element = self.find(css).await;
+        self.mark_page().await;
+        element
             .click()
             .await
             .unwrap_or_else(|error| panic!("clicking {css:?}: {error}"));
+        self.settle().await;
+        self.screenshot().await;
+    }
+
+    /// Follows the link whose text is `text`.
+    pub async fn click_link(&self, text: &str) {
+        let link = self
+            .client
+            .find(Locator::LinkText(text))
+            .await
+            .unwrap_or_else(|error| panic!("no link {text:?}: {error}"));
+        self.mark_page().await;
+        link.click().await.expect("the link follows");
         self.settle().await;
         self.screenshot().await;
     }
@@ -242,6 +256,7 @@ impl Tab {
             .expect("buttons");
         for button in buttons {
             if button.text().await.unwrap_or_default().trim() == text {
+                self.mark_page().await;
                 button.click().await.expect("the button clicks");
                 self.settle().await;
                 self.screenshot().await;
@@ -251,13 +266,25 @@ impl Tab {
         panic!("no button {text:?} in {scope:?} on {}", self.url().await);
     }
 
-    /// Waits until the document has loaded.
+    /// Leaves a mark in the page shown, which the next page will not have.
+    async fn mark_page(&self) {
+        self.client
+            .execute("window.heyblueOldPage = true; return true", vec![])
+            .await
+            .expect("the page is marked");
+    }
+
+    /// Waits until a new document (one without the mark) has loaded: a
+    /// click only starts its navigation.
     async fn settle(&self) {
-        self.until("the page loads", || async {
+        self.until("the next page loads", || async {
             self.client
-                .execute("return document.readyState", vec![])
+                .execute(
+                    "return !window.heyblueOldPage && document.readyState === 'complete'",
+                    vec![],
+                )
                 .await
-                .is_ok_and(|state| state == json!("complete"))
+                .is_ok_and(|loaded| loaded == json!(true))
         })
         .await;
     }

@@ -49,6 +49,7 @@ fn all() -> Vec<(&'static str, Test)> {
         shop::a_form_posted_without_its_csrf_token_is_refused,
         shop::nobody_opens_another_users_order_page,
         shop::an_officer_gives_points_to_a_charity,
+        shop::a_business_adds_an_offering_and_takes_it_off_sale_and_the_admin_sees_its_businesses,
         oidc::a_person_signs_in_through_the_identity_provider_on_either_replica_and_signs_out,
         oidc::a_callback_with_another_browsers_state_or_a_spent_code_is_refused,
     ]

@@ -110,11 +110,17 @@ pub async fn a_civilian_pays_with_points_and_3d_secure_and_watches_the_business_
     // Part with points, the rest with a card that asks for 3-D Secure:
     // the gateway's page, then back to the shop.
     place_order(&civilian, "500", "pm_card_authenticationRequired").await;
-    let gateway = civilian.url().await;
-    assert!(
-        gateway.starts_with(&fleet.urls["payment-gateway"]),
-        "{gateway}"
-    );
+    // The shop's page leads on to the gateway's by itself.
+    civilian
+        .until("the gateway's 3-D Secure page", || async {
+            civilian
+                .url()
+                .await
+                .starts_with(&fleet.urls["payment-gateway"])
+                && civilian.has("button[value=approve]").await
+        })
+        .await;
+    civilian.screenshot().await;
     civilian.click("button[value=approve]").await;
     civilian
         .until("the order page", || async {
@@ -335,4 +341,60 @@ pub async fn an_officer_gives_points_to_a_charity(world: Arc<World>) {
         .expect("a balance");
     assert_eq!(after, before - 100);
     officer.close().await;
+}
+
+pub async fn a_business_adds_an_offering_and_takes_it_off_sale_and_the_admin_sees_its_businesses(
+    world: Arc<World>,
+) {
+    const TEST: &str = "offerings_and_admin";
+    let title = format!("Wheel truing {}", &Uuid::new_v4().simple().to_string()[..6]);
+    let business = signed_in(&world, TEST, "business", "bikes@", PHONE).await;
+    business.click("a[href='/business/offerings']").await;
+    business.click("a[href='/business/offerings/new']").await;
+    business.fill("#title", &title).await;
+    business
+        .fill("#description", "Both wheels trued while you wait.")
+        .await;
+    business
+        .find("#kind")
+        .await
+        .select_by(Locator::Css("option[value='service']"))
+        .await
+        .expect("the kind is chosen");
+    // A price the form cannot read is told, and the form keeps the rest.
+    business.fill("#price", "12,50").await;
+    business.fill("#points_price", "1250").await;
+    business
+        .click_button("form[action='/business/offerings']", "Save")
+        .await;
+    assert!(!business.text(".problem").await.is_empty());
+    assert_eq!(business.value("#title").await, title);
+    business.fill("#price", "12.50").await;
+    business
+        .click_button("form[action='/business/offerings']", "Save")
+        .await;
+    assert_eq!(business.path().await, "/business/offerings?saved=1");
+    let row = business.page_text().await;
+    assert!(row.contains(&title) && row.contains("$12.50"), "{row}");
+
+    // Stock of two, then off sale.
+    business.click_link(&title).await;
+    business.fill("#stock", "2").await;
+    business.click_button("main form", "Save").await;
+    business
+        .click(&format!("button[aria-label='Take {title} off sale']"))
+        .await;
+    assert!(
+        business
+            .has(&format!("button[aria-label='Put {title} on sale']"))
+            .await
+    );
+    business.close().await;
+
+    let admin = signed_in(&world, TEST, "admin", "admin@", DESKTOP).await;
+    assert_eq!(admin.path().await, "/admin");
+    let page = admin.page_text().await;
+    assert!(page.contains("Spoke & Chain Bikes"), "{page}");
+    assert!(page.contains("Blue Line Family Fund"), "{page}");
+    admin.close().await;
 }
