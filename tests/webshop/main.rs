@@ -41,6 +41,7 @@ fn all() -> Vec<(&'static str, Test)> {
         pages::an_officer_gives_points_to_a_charity_and_a_refusal_keeps_the_form,
         pages::a_business_lists_changes_and_takes_an_offering_off_sale,
         pages::an_admin_registers_a_business_and_a_charity_and_sets_how_parts_reach_it,
+        pages::a_shopper_reads_the_notifications_of_their_order_and_marks_one_read,
     ]
 }
 

@@ -874,3 +874,57 @@ pub async fn an_admin_registers_a_business_and_a_charity_and_sets_how_parts_reac
     assert_eq!(page.status, 403);
     assert!(page.is_html());
 }
+
+pub async fn a_shopper_reads_the_notifications_of_their_order_and_marks_one_read(
+    fleet: Arc<Fleet>,
+) {
+    empty_cart(&fleet).await;
+    let shopper = signed_in(&fleet, "civilian@").await;
+    let cage = find_offering(&shopper, "bottle cage").await;
+    add_to_cart(&shopper, cage, "1").await;
+    let placed = check_out(&shopper, "0", "pm_card_visa").await;
+    let order = placed_order(&placed);
+
+    let mut page = shopper.get("/notifications").await;
+    let deadline = std::time::Instant::now() + ORDER_TIMEOUT;
+    while !page.body.contains(&format!("/orders/{order}")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no notification of order {order}:\n{}",
+            page.body
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        page = shopper.get("/notifications").await;
+    }
+    assert_eq!(page.status, 200);
+    // The newest comes first, unread, with a form to mark it read.
+    let first = page.body.find("<section").expect("a notification");
+    assert!(
+        page.body[first..].contains("class=\"badge\">New<"),
+        "{}",
+        page.body
+    );
+    let action = "action=\"/notifications/";
+    let start = page.body[first..].find(action).expect("its form") + first + action.len();
+    let id = page.body[start..start + 36].to_owned();
+    let read = shopper
+        .post_form(
+            &format!("/notifications/{id}/read"),
+            &[("csrf", &page.field("csrf"))],
+        )
+        .await;
+    assert_eq!(read.status, 303, "{}", read.body);
+    let page = shopper.follow(read).await;
+    assert!(!page.body.contains(&format!("/notifications/{id}/read")));
+
+    // Another user's notification cannot be marked.
+    let charity = signed_in(&fleet, "charity@").await;
+    let page = charity.get("/notifications").await;
+    let refused = charity
+        .post_form(
+            &format!("/notifications/{id}/read"),
+            &[("csrf", &page.field("csrf"))],
+        )
+        .await;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+}

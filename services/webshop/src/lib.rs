@@ -101,7 +101,7 @@ pub async fn build(config: HostConfig, settings: Settings) -> anyhow::Result<App
     reason = "pages and the proxy are not API operations of the webshop; see the doc comment"
 )]
 pub fn router(state: AppState) -> Router {
-    use pages::{admin, business, cart, checkout, offerings, orders, points, shop};
+    use pages::{admin, business, cart, checkout, notifications, offerings, orders, points, shop};
     Router::new()
         .route("/", get(shop::storefront))
         .route("/offerings/{id}", get(shop::offering))
@@ -116,6 +116,8 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}", get(orders::show))
         .route("/orders/{id}/cancel", post(orders::cancel))
         .route("/orders/{id}/events", get(orders::events))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/{id}/read", post(notifications::mark_read))
         .route("/points", get(points::show))
         .route("/points/donations", post(points::donate))
         .route("/admin", get(admin::show))

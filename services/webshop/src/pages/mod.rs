@@ -14,6 +14,7 @@ pub mod admin;
 pub mod business;
 pub mod cart;
 pub mod checkout;
+pub mod notifications;
 pub mod offerings;
 pub mod orders;
 pub mod points;
