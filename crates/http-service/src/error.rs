@@ -70,8 +70,9 @@ pub const EDGE_CODES: &[ProblemCode] = &[
 ];
 
 /// The row of a request whose database statement ran past the statement
-/// timeout or waited past the lock timeout: the database was busy, not the
-/// request wrong, so it may be tried again.
+/// timeout or waited past the lock timeout, or that found no free
+/// connection in the pool in time: the database was busy, not the request
+/// wrong, so it may be tried again.
 pub const DATABASE_BUSY: ProblemCode =
     ProblemCode::new(StatusCode::SERVICE_UNAVAILABLE, "database_busy");
 
@@ -80,10 +81,16 @@ pub const DATABASE_BUSY: ProblemCode =
 const TIMED_OUT_STATES: [&str; 2] = ["57014", "55P03"];
 
 /// Whether `error`, or any of its causes, is the database giving up on a
-/// statement by a timeout.
+/// statement by a timeout, or the pool having no connection free in time.
 fn database_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(error);
     while let Some(error) = cause {
+        if matches!(
+            error.downcast_ref::<sqlx::Error>(),
+            Some(sqlx::Error::PoolTimedOut)
+        ) {
+            return true;
+        }
         let state = match error.downcast_ref::<sqlx::Error>() {
             Some(error) => error.as_database_error().and_then(|db| db.code()),
             None => error

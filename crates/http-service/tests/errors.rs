@@ -115,3 +115,21 @@ async fn a_statement_the_database_gave_up_on_answers_503_database_busy_to_try_ag
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["code"], "internal_error");
 }
+
+#[tokio::test]
+async fn a_pool_without_a_free_connection_in_time_answers_503_database_busy() {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(std::time::Duration::from_millis(50))
+        .connect(db.url("cart"))
+        .await
+        .unwrap();
+    let _held = pool.acquire().await.unwrap();
+    let starved = pool.acquire().await.unwrap_err();
+    let error = ShopError::from(anyhow::Error::new(starved).context("failed to load the cart"));
+
+    let (status, body) = answer(error).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["code"], "database_busy");
+}
