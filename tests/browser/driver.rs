@@ -197,12 +197,21 @@ impl Tab {
             .is_empty()
     }
 
+    /// The text of the first element `css` finds, once there is one. Read
+    /// in one script, so a live page replacing the element between finding
+    /// and reading it cannot make it stale.
     pub async fn text(&self, css: &str) -> String {
-        self.find(css)
+        self.find(css).await;
+        let text = self
+            .client
+            .execute(
+                "const found = document.querySelector(arguments[0]); \
+                 return found ? found.innerText : null",
+                vec![json!(css)],
+            )
             .await
-            .text()
-            .await
-            .expect("an element's text")
+            .expect("an element's text");
+        text.as_str().unwrap_or_default().trim().to_owned()
     }
 
     /// Replaces what the field `css` holds with `text`.
