@@ -1,7 +1,10 @@
 //! Calling a service's HTTP API as its users do: a bearer token for a role,
 //! a JSON body, an `Idempotency-Key`, and the answer read as status, body
-//! and headers in one value.
+//! and headers in one value. Every answer is checked against the service's
+//! own OpenAPI document ([`crate::contract`]), so a test fails on an answer
+//! the document does not promise, whatever else it asserts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_service::auth::Role;
@@ -10,6 +13,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::contract::{Answered, Contract};
 use crate::token;
 
 /// A service's API at `base_url`.
@@ -17,6 +21,9 @@ use crate::token;
 pub struct Api {
     base_url: String,
     http: reqwest::Client,
+    /// The service's document, read on the first answer; `None` inside
+    /// when it documents no operation.
+    contract: Arc<tokio::sync::OnceCell<Option<Contract>>>,
 }
 
 impl Api {
@@ -27,7 +34,36 @@ impl Api {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),
+            contract: Arc::default(),
         }
+    }
+
+    /// An API whose answers are not held to the document at `base_url`:
+    /// for one that forwards to other services (the webshop's `/v1/...`),
+    /// whose own document does not describe what it forwards.
+    pub fn unchecked(base_url: impl Into<String>) -> Api {
+        let api = Api::new(base_url);
+        let _ = api.contract.set(None);
+        api
+    }
+
+    /// The service's contract, once its `/openapi.json` could be read.
+    async fn contract(&self) -> Option<&Contract> {
+        let read = self
+            .contract
+            .get_or_try_init(|| async {
+                let response = self.http.get(self.url("/openapi.json")).send().await?;
+                if !response.status().is_success() {
+                    return Err(anyhow::anyhow!(
+                        "/openapi.json answered {}",
+                        response.status()
+                    ));
+                }
+                let document: Value = response.json().await?;
+                anyhow::Ok(Contract::new(document))
+            })
+            .await;
+        read.ok().and_then(Option::as_ref)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -35,7 +71,12 @@ impl Api {
     }
 
     pub fn request(&self, method: Method, path: &str) -> Call {
-        Call(self.http.request(method, self.url(path)))
+        Call {
+            request: self.http.request(method.clone(), self.url(path)),
+            api: self.clone(),
+            method,
+            path: path.to_owned(),
+        }
     }
 
     pub fn get(&self, path: &str) -> Call {
@@ -68,51 +109,81 @@ impl Api {
 
 /// One request being put together.
 #[must_use = "a call does nothing until it is sent"]
-pub struct Call(RequestBuilder);
+pub struct Call {
+    request: RequestBuilder,
+    api: Api,
+    method: Method,
+    path: String,
+}
 
 impl Call {
+    fn with(self, change: impl FnOnce(RequestBuilder) -> RequestBuilder) -> Call {
+        Call {
+            request: change(self.request),
+            ..self
+        }
+    }
+
     /// Signed in as `sub` with `role` (an HS256 token of the test secret).
     pub fn as_user(self, sub: Uuid, role: Role) -> Call {
-        Call(self.0.bearer_auth(token(sub, role)))
+        self.with(|request| request.bearer_auth(token(sub, role)))
     }
 
     /// With this exact bearer token (a forged or expired one, say).
     pub fn bearer(self, token: &str) -> Call {
-        Call(self.0.bearer_auth(token))
+        self.with(|request| request.bearer_auth(token))
     }
 
     pub fn json(self, body: &Value) -> Call {
-        Call(self.0.json(body))
+        self.with(|request| request.json(body))
     }
 
     /// A body sent as it is, with `Content-Type: application/json`: for
     /// malformed or oversized bodies.
     pub fn raw_json(self, body: impl Into<String>) -> Call {
-        Call(
-            self.0
+        self.with(|request| {
+            request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.into()),
-        )
+                .body(body.into())
+        })
     }
 
     pub fn idempotency_key(self, key: &str) -> Call {
-        Call(self.0.header("idempotency-key", key))
+        self.with(|request| request.header("idempotency-key", key))
     }
 
     pub fn header(self, name: &str, value: &str) -> Call {
-        Call(self.0.header(name, value))
+        self.with(|request| request.header(name, value))
     }
 
-    /// Sends the request and reads the whole answer.
+    /// Sends the request, reads the whole answer and checks it against the
+    /// service's document.
     ///
     /// # Panics
-    /// When the service cannot be reached or the answer cannot be read.
+    /// When the service cannot be reached, the answer cannot be read, or
+    /// it breaks the service's document.
     pub async fn send(self) -> Answer {
-        let response = self.0.send().await.expect("the service answers");
+        let response = self.request.send().await.expect("the service answers");
         let status = response.status();
         let headers = response.headers().clone();
         let text = response.text().await.expect("the answer has a body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Some(contract) = self.api.contract().await {
+            let content_type = headers
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            let answered = Answered {
+                method: &self.method,
+                path: &self.path,
+                status,
+                content_type,
+                body: &text,
+            };
+            if let Some(breach) = contract.breach(&answered) {
+                panic!("the answer breaks the service's document: {breach}\nbody: {text}");
+            }
+        }
         Answer {
             status,
             headers,

@@ -14,7 +14,9 @@
 //! - [`fresh_database`]: a database of its own for every test, with the
 //!   services' roles and schemas provisioned as in production.
 //! - [`unique`]: names for topics and consumer groups that no other test uses.
-//! - [`api::Api`]: a service's HTTP API called as a user of some role;
+//! - [`api::Api`]: a service's HTTP API called as a user of some role,
+//!   each answer checked against the service's own OpenAPI document
+//!   ([`contract`]);
 //!   [`events`]: publishing and reading envelopes; [`eventually`]: waiting
 //!   for a condition.
 //! - [`IdentityProvider`]: a local OpenID Connect provider (JWKS, client
@@ -31,6 +33,7 @@
 pub mod api;
 mod broker;
 pub mod browser;
+pub mod contract;
 pub mod events;
 pub mod fault;
 pub mod idp;
