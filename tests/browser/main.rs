@@ -9,12 +9,9 @@
 //! Each saves a screenshot of every page it is shown in
 //! `target/browser-artifacts/<test>/`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Arguments;
 use test_harness::IdentityProvider;
 
 use fixture::Fleet;
@@ -33,8 +30,7 @@ pub struct World {
     pub idp: IdentityProvider,
 }
 
-type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-pub type Test = fn(Arc<World>) -> TestFuture;
+pub type Test = fixture::Test<World>;
 
 macro_rules! tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -58,16 +54,7 @@ fn all() -> Vec<(&'static str, Test)> {
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
-    let tests = all();
-    if args.list {
-        let trials = tests
-            .iter()
-            .map(|(name, _)| Trial::test(*name, || Ok(())))
-            .collect();
-        return libtest_mimic::run(&args, trials).exit_code();
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let world = runtime.block_on(async {
+    let start = async {
         let chromedriver = driver::Chromedriver::start().await;
         // The launcher hands this environment to every service: two
         // webshop replicas, both signing people in with the provider, and
@@ -83,35 +70,13 @@ fn main() -> ExitCode {
             ("HEYBLUE_WEBSHOP_OIDC_CLIENT_SECRET", oidc::CLIENT_SECRET),
         ])
         .await;
-        Arc::new(World {
+        World {
             fleet,
             chromedriver,
             idp,
-        })
-    });
-    let trials = tests
-        .iter()
-        .map(|(name, test)| {
-            let (test, world, handle) = (*test, world.clone(), runtime.handle().clone());
-            Trial::test(*name, move || {
-                handle.block_on(test(world));
-                Ok(())
-            })
-        })
-        .collect();
-    let mut failed = libtest_mimic::run(&args, trials).has_failed();
-    let Ok(world) = Arc::try_unwrap(world) else {
-        panic!("a test still holds the fleet");
+        }
     };
-    let status = runtime.block_on(world.fleet.stop());
-    if !status.success() {
-        eprintln!("the launcher did not stop cleanly: {status}");
-        failed = true;
-    }
+    let code = fixture::run_on_one_world(&args, &all(), start, |world| world.fleet);
     eprintln!("screenshots: {}", driver::artifacts_root().display());
-    if failed {
-        ExitCode::from(101)
-    } else {
-        ExitCode::SUCCESS
-    }
+    code
 }

@@ -7,12 +7,9 @@
 //! One fleet serves every test (libtest-mimic, like the journeys). The
 //! tests share the demo users, so they run one at a time.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use libtest_mimic::{Arguments, Trial};
+use libtest_mimic::Arguments;
 
 use fixture::Fleet;
 
@@ -20,8 +17,7 @@ use fixture::Fleet;
 mod fixture;
 mod pages;
 
-type TestFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-pub type Test = fn(Arc<Fleet>) -> TestFuture;
+pub type Test = fixture::Test<Fleet>;
 
 macro_rules! tests {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -48,38 +44,5 @@ fn all() -> Vec<(&'static str, Test)> {
 fn main() -> ExitCode {
     let mut args = Arguments::from_args();
     args.test_threads = Some(1);
-    let tests = all();
-    if args.list {
-        let trials = tests
-            .iter()
-            .map(|(name, _)| Trial::test(*name, || Ok(())))
-            .collect();
-        return libtest_mimic::run(&args, trials).exit_code();
-    }
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let fleet = Arc::new(runtime.block_on(Fleet::start()));
-    let trials = tests
-        .iter()
-        .map(|(name, test)| {
-            let (test, fleet, handle) = (*test, fleet.clone(), runtime.handle().clone());
-            Trial::test(*name, move || {
-                handle.block_on(test(fleet));
-                Ok(())
-            })
-        })
-        .collect();
-    let mut failed = libtest_mimic::run(&args, trials).has_failed();
-    let Ok(fleet) = Arc::try_unwrap(fleet) else {
-        panic!("a test still holds the fleet");
-    };
-    let status = runtime.block_on(fleet.stop());
-    if !status.success() {
-        eprintln!("the launcher did not stop cleanly: {status}");
-        failed = true;
-    }
-    if failed {
-        ExitCode::from(101)
-    } else {
-        ExitCode::SUCCESS
-    }
+    fixture::run_on_one_world(&args, &all(), Fleet::start(), |fleet| fleet)
 }
