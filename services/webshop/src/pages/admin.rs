@@ -5,7 +5,7 @@
 //! keeps what was typed.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use http_service::Role;
 use serde::Deserialize;
@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::shop::{parse_id, Listing};
-use super::{render, see_other, when, Nav, PageError};
+use super::{render, see_other, when, Nav, PageError, PageQuery};
 use crate::api::ApiError;
 use crate::session::{CsrfForm, Session, SignedIn};
 use crate::AppState;
@@ -127,9 +127,8 @@ pub struct AdminQuery {
 pub async fn show(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    query: Result<Query<AdminQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<AdminQuery>,
 ) -> Result<Html<String>, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     let notice = query.saved.map(|_| "Saved.".to_owned());
     admin_page(&state, &session, notice, Refused::default()).await
 }

@@ -4,14 +4,16 @@
 //! its refusals show on the page with what was typed.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
 use super::shop::{parse_id, Listing};
-use super::{label, money, render, see_other, when, Nav, PageError};
+use super::{
+    label, money, render, see_other, when, with_cursor, CursorQuery, Nav, PageError, PageQuery,
+};
 use crate::api::ApiError;
 use crate::session::{CsrfForm, Session, SignedIn};
 use crate::AppState;
@@ -86,11 +88,6 @@ struct QueuePage {
     next_page: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct QueueQuery {
-    cursor: Option<String>,
-}
-
 /// The business this session acts for; other roles have no queue.
 fn business_of(session: &Session) -> Result<Uuid, PageError> {
     session.user.business_id.ok_or_else(|| {
@@ -101,9 +98,8 @@ fn business_of(session: &Session) -> Result<Uuid, PageError> {
 pub async fn queue(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    query: Result<Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<CursorQuery>,
 ) -> Result<Html<String>, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     queue_page(&state, &session, query.cursor.as_deref(), None).await
 }
 
@@ -116,11 +112,10 @@ async fn queue_page(
     edited: Option<(Uuid, ActionForm, String)>,
 ) -> Result<Html<String>, PageError> {
     let business = business_of(session)?;
-    let mut path = format!("/v1/dispatch/businesses/{business}/orders?limit=50");
-    if let Some(cursor) = cursor {
-        path.push('&');
-        path.push_str(&serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default());
-    }
+    let path = with_cursor(
+        &format!("/v1/dispatch/businesses/{business}/orders?limit=50"),
+        cursor,
+    );
     let listed = state
         .api
         .get(fleet::DISPATCHER, path)
@@ -186,12 +181,9 @@ async fn queue_page(
     render(&QueuePage {
         nav: Nav::of(Some(session)),
         parts,
-        next_page: listed.next_cursor.map(|cursor| {
-            format!(
-                "/business?{}",
-                serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default()
-            )
-        }),
+        next_page: listed
+            .next_cursor
+            .map(|cursor| with_cursor("/business", Some(&cursor))),
     })
 }
 

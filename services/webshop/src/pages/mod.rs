@@ -28,6 +28,50 @@ use http_service::Role;
 use crate::api::ApiError;
 use crate::session::Session;
 
+/// A page's query string, or the query's defaults when it cannot be read
+/// (an old or hand-edited link): a page never refuses its URL over the
+/// query.
+pub struct PageQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for PageQuery<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Default,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = axum::extract::Query::<T>::from_request_parts(parts, state).await;
+        Ok(PageQuery(
+            query
+                .map(|axum::extract::Query(query)| query)
+                .unwrap_or_default(),
+        ))
+    }
+}
+
+/// The query of a paged list: where to go on from.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CursorQuery {
+    pub cursor: Option<String>,
+}
+
+/// `path` (an API path or a page's, with a query or without) with
+/// `cursor` added to its query, encoded.
+pub fn with_cursor(path: &str, cursor: Option<&str>) -> String {
+    match cursor {
+        None => path.to_owned(),
+        Some(cursor) => {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            let encoded = serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default();
+            format!("{path}{separator}{encoded}")
+        }
+    }
+}
+
 /// The style sheet every page links; small enough to serve from memory.
 const STYLE_SHEET: &str = include_str!("../../static/webshop.css");
 
@@ -252,6 +296,19 @@ pub fn see_other(location: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cursor_joins_the_query_or_starts_one_encoded() {
+        assert_eq!(
+            with_cursor("/v1/orders?limit=20", None),
+            "/v1/orders?limit=20"
+        );
+        assert_eq!(
+            with_cursor("/v1/orders?limit=20", Some("a+b/c")),
+            "/v1/orders?limit=20&cursor=a%2Bb%2Fc"
+        );
+        assert_eq!(with_cursor("/orders", Some("x y")), "/orders?cursor=x+y");
+    }
 
     #[test]
     fn money_reads_as_a_price() {

@@ -2,14 +2,14 @@
 //! the page.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::cart::Empty;
 use super::shop::{parse_id, Listing};
-use super::{render, see_other, when, Nav, PageError};
+use super::{render, see_other, when, with_cursor, CursorQuery, Nav, PageError, PageQuery};
 use crate::session::{CsrfForm, SignedIn};
 use crate::AppState;
 
@@ -40,22 +40,12 @@ struct NotificationsPage {
     next_page: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    cursor: Option<String>,
-}
-
 pub async fn list(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<CursorQuery>,
 ) -> Result<Html<String>, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
-    let mut path = "/v1/notifications?limit=25".to_owned();
-    if let Some(cursor) = &query.cursor {
-        path.push('&');
-        path.push_str(&serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default());
-    }
+    let path = with_cursor("/v1/notifications?limit=25", query.cursor.as_deref());
     let listed = state
         .api
         .get(fleet::NOTIFICATION, path)
@@ -77,12 +67,9 @@ pub async fn list(
                 unread: notification.read_at.is_none(),
             })
             .collect(),
-        next_page: listed.next_cursor.map(|cursor| {
-            format!(
-                "/notifications?{}",
-                serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default()
-            )
-        }),
+        next_page: listed
+            .next_cursor
+            .map(|cursor| with_cursor("/notifications", Some(&cursor))),
     })
 }
 

@@ -4,14 +4,14 @@
 //! the form with what was typed.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::shop::{parse_id, Listing};
-use super::{label, money, render, see_other, Nav, PageError};
+use super::{label, money, render, see_other, Nav, PageError, PageQuery};
 use crate::api::ApiError;
 use crate::session::{CsrfForm, Session, SignedIn};
 use crate::AppState;
@@ -107,9 +107,8 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<ListQuery>,
 ) -> Result<Html<String>, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     let notice = query.saved.map(|_| "Saved.".to_owned());
     list_page(&state, &session, notice, None).await
 }

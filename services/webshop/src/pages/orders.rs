@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use super::cart::Empty;
 use super::shop::{parse_id, Listing};
-use super::{label, money, render, see_other, when, Nav, PageError};
+use super::{
+    label, money, render, see_other, when, with_cursor, CursorQuery, Nav, PageError, PageQuery,
+};
 use crate::api::ApiError;
 use crate::session::{CsrfForm, Session, SignedIn};
 use crate::AppState;
@@ -90,22 +92,12 @@ struct OrdersPage {
     next_page: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
-    cursor: Option<String>,
-}
-
 pub async fn list(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<CursorQuery>,
 ) -> Result<Html<String>, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
-    let mut path = "/v1/orders?limit=20".to_owned();
-    if let Some(cursor) = &query.cursor {
-        path.push('&');
-        path.push_str(&serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default());
-    }
+    let path = with_cursor("/v1/orders?limit=20", query.cursor.as_deref());
     let listed = state
         .api
         .get(fleet::ORDER, path)
@@ -125,12 +117,9 @@ pub async fn list(
                 created: when(&order.created_at),
             })
             .collect(),
-        next_page: listed.next_cursor.map(|cursor| {
-            format!(
-                "/orders?{}",
-                serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default()
-            )
-        }),
+        next_page: listed
+            .next_cursor
+            .map(|cursor| with_cursor("/orders", Some(&cursor))),
     })
 }
 
@@ -213,10 +202,9 @@ pub async fn show(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
     Path(id): Path<String>,
-    query: Result<Query<OrderQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<OrderQuery>,
 ) -> Result<Response, PageError> {
     let id = parse_id(&id)?;
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     let notice = if query.cancelled.is_some() {
         Some("Your order is cancelled; anything paid is given back.".to_owned())
     } else if query.placed.is_some() {

@@ -2,14 +2,14 @@
 //! Officers also give points to a charity here.
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use http_service::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::shop::Listing;
-use super::{label, render, see_other, when, Nav, PageError};
+use super::{label, render, see_other, when, with_cursor, Nav, PageError, PageQuery};
 use crate::api::ApiError;
 use crate::session::{CsrfForm, Session, SignedIn};
 use crate::AppState;
@@ -91,9 +91,8 @@ pub struct LedgerQuery {
 pub async fn show(
     State(state): State<AppState>,
     SignedIn(session): SignedIn,
-    query: Result<Query<LedgerQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<LedgerQuery>,
 ) -> Result<Html<String>, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     let notice = query
         .donated
         .filter(|points| *points > 0)
@@ -126,7 +125,10 @@ async fn points_page(
         .body;
     let ledger = state
         .api
-        .get(fleet::USER_POINTS, ledger_path(cursor))
+        .get(
+            fleet::USER_POINTS,
+            with_cursor("/v1/points/ledger?limit=25", cursor),
+        )
         .bearer(session.token())
         .send::<Listing<Entry>>()
         .await?
@@ -174,25 +176,13 @@ async fn points_page(
                 at: when(&entry.created_at),
             })
             .collect(),
-        next_page: ledger.next_cursor.map(|cursor| {
-            format!(
-                "/points?{}",
-                serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default()
-            )
-        }),
+        next_page: ledger
+            .next_cursor
+            .map(|cursor| with_cursor("/points", Some(&cursor))),
         donating,
         problem,
         notice,
     })
-}
-
-fn ledger_path(cursor: Option<&str>) -> String {
-    let mut path = "/v1/points/ledger?limit=25".to_owned();
-    if let Some(cursor) = cursor {
-        path.push('&');
-        path.push_str(&serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default());
-    }
-    path
 }
 
 #[derive(Serialize)]

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{Html, Response};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{money, render, see_other, Nav, PageError};
+use super::{money, render, see_other, Nav, PageError, PageQuery};
 use crate::api::{Api, ApiError};
 use crate::session::{CsrfForm, MaybeSession, Session};
 use crate::AppState;
@@ -128,9 +128,8 @@ struct OfferingsQuery<'a> {
 pub async fn storefront(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
-    query: Result<Query<StorefrontQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<StorefrontQuery>,
 ) -> Result<Html<String>, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     let q = query.q.unwrap_or_default().trim().to_owned();
     let api_query = serde_urlencoded::to_string(OfferingsQuery {
         limit: PAGE_SIZE,

@@ -17,14 +17,14 @@ pub mod demo;
 pub mod oidc;
 
 use askama::Template;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http_service::Role;
 use serde::Deserialize;
 
 use crate::pages::cart::Empty;
-use crate::pages::{render, Nav, PageError};
+use crate::pages::{render, Nav, PageError, PageQuery};
 use crate::session::{cookie_value, random_token, same_secret, CsrfForm, Identity, MaybeSession};
 use crate::AppState;
 
@@ -64,9 +64,8 @@ fn local_path(next: Option<&str>) -> String {
 pub async fn page(
     State(state): State<AppState>,
     MaybeSession(session): MaybeSession,
-    query: Result<Query<SignInQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<SignInQuery>,
 ) -> Result<Response, PageError> {
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     sign_in_page(
         &state,
         session.as_ref(),

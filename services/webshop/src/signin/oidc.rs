@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Redirect, Response};
 use http_service::{AuthConfig, Authenticator, Role};
@@ -39,7 +39,7 @@ use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
 use super::{home, local_path, start_session};
-use crate::pages::PageError;
+use crate::pages::{PageError, PageQuery};
 use crate::session::{cookie_value, same_secret, Identity, User};
 use crate::settings::OidcSettings;
 use crate::AppState;
@@ -153,12 +153,11 @@ pub struct StartQuery {
 /// `GET /sign-in/oidc`: on to the provider.
 pub async fn start(
     State(state): State<AppState>,
-    query: Result<Query<StartQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<StartQuery>,
 ) -> Result<Response, PageError> {
     let Some(oidc) = &state.oidc else {
         return Err(PageError::NotFound);
     };
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     let next = local_path(query.next.as_deref());
     let provider = oidc.provider().await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -209,7 +208,7 @@ struct Pending {
 pub async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<CallbackQuery>, axum::extract::rejection::QueryRejection>,
+    PageQuery(query): PageQuery<CallbackQuery>,
 ) -> Result<Response, PageError> {
     let Some(oidc) = &state.oidc else {
         return Err(PageError::NotFound);
@@ -222,7 +221,6 @@ pub async fn callback(
         )
             .into_response()
     };
-    let query = query.map(|Query(query)| query).unwrap_or_default();
     let sent = query.state.unwrap_or_default();
     let kept = cookie_value(&headers, STATE_COOKIE).unwrap_or_default();
     if sent.is_empty() || kept.is_empty() || !same_secret(&sent, kept) {
