@@ -303,20 +303,8 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
     .await;
 
     broker.crash();
-    let mut written = HashSet::from([before.event_id]);
-    for i in 0..50 {
-        let event = award(Uuid::new_v4(), i);
-        written.insert(event.event_id);
-        commit(&pool, std::slice::from_ref(&event)).await;
-    }
-    // What an operator sees meanwhile: the backlog in /metrics, measured
-    // while the relay's round waits on the absent broker.
-    eventually(
-        Duration::from_secs(5),
-        "the backlog shows in the metrics",
-        || async { metrics.outbox_backlog.get() >= 50 },
-    )
-    .await;
+    let mut written = write_while_away(&pool, &metrics, 50).await;
+    written.insert(before.event_id);
     let pending: i64 =
         sqlx::query_scalar("SELECT count(*) FROM messaging_outbox WHERE published_at IS NULL")
             .fetch_one(&pool)
@@ -363,18 +351,7 @@ async fn a_broker_back_without_its_state_gets_everything_written_meanwhile_once(
     .await;
 
     broker.crash();
-    let mut written = HashSet::new();
-    for i in 0..50 {
-        let event = award(Uuid::new_v4(), i);
-        written.insert(event.event_id);
-        commit(&pool, std::slice::from_ref(&event)).await;
-    }
-    eventually(
-        Duration::from_secs(5),
-        "the backlog shows in the metrics",
-        || async { metrics.outbox_backlog.get() >= 50 },
-    )
-    .await;
+    let written = write_while_away(&pool, &metrics, 50).await;
     // The broker lost its disk: no topics, no committed offsets, and no
     // memory of the relay's producer id.
     broker
@@ -603,4 +580,28 @@ async fn readiness_names_a_topic_the_broker_lacks_until_it_is_there() {
         .check(Duration::from_secs(5))
         .await
         .expect("every topic is there");
+}
+
+/// Commits `count` awards, one per transaction, while the broker is away,
+/// and waits for what an operator sees meanwhile: the backlog in
+/// `/metrics`, measured while the relay's round waits on the absent
+/// broker. The awards' event ids.
+async fn write_while_away(
+    pool: &sqlx::PgPool,
+    metrics: &messaging::MessagingMetrics,
+    count: i64,
+) -> HashSet<Uuid> {
+    let mut written = HashSet::new();
+    for i in 0..count {
+        let event = award(Uuid::new_v4(), i);
+        written.insert(event.event_id);
+        commit(pool, std::slice::from_ref(&event)).await;
+    }
+    eventually(
+        Duration::from_secs(5),
+        "the backlog shows in the metrics",
+        || async { metrics.outbox_backlog.get() >= count },
+    )
+    .await;
+    written
 }
