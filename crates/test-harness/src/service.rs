@@ -27,6 +27,9 @@ pub fn token(sub: Uuid, role: Role) -> String {
 /// cleanly (dropping it just aborts it).
 pub struct TestService {
     pub base_url: String,
+    /// One client for every caller, so the service's document is read
+    /// once, not once per call.
+    api: crate::Api,
     shutdown: CancellationToken,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -97,6 +100,7 @@ impl TestService {
         let shutdown = app.shutdown_token();
         let task = tokio::spawn(app.run());
         let service = TestService {
+            api: crate::Api::new(base_url.clone()),
             base_url,
             shutdown,
             task: Some(task),
@@ -127,7 +131,7 @@ impl TestService {
 
     /// The service's HTTP API, to call as a user of some role.
     pub fn api(&self) -> crate::Api {
-        crate::Api::new(self.base_url.clone())
+        self.api.clone()
     }
 
     pub fn url(&self, path: &str) -> String {
