@@ -42,8 +42,6 @@ const SERVICES: [&str; 8] = [
     "notification",
 ];
 
-const SETTLE: Duration = Duration::from_secs(120);
-
 /// A customer's resources.
 struct Customer {
     id: Uuid,
@@ -243,79 +241,18 @@ impl World {
     }
 }
 
-/// The demo customer in `role` buys `offering` with a card; their order,
-/// once in the business's queue, and what came with it.
+/// The demo customer in `role`, whose order of `offering` waits in the
+/// business's queue.
 async fn customer(fleet: &Fleet, role: &str, offering: &str) -> Customer {
-    let api = |service: &str| Api::new(fleet.urls[service].clone());
     let demo = fleet.token(role);
-    api("cart")
-        .put(&format!("/v1/cart/items/{offering}"))
-        .bearer(&demo.token)
-        .json(&json!({"quantity": 1}))
-        .send()
-        .await
-        .expect_status(200);
-    let placed = api("checkout")
-        .post("/v1/checkouts")
-        .bearer(&demo.token)
-        .idempotency_key(&Uuid::new_v4().to_string())
-        .json(&json!({
-            "points_to_redeem": 0,
-            "payment": {"provider": "sandbox", "payment_method": "pm_card_visa"},
-            "shipping_address": {"name": "Authz Customer", "line1": "1 Main Street",
-                "city": "Springfield", "postal_code": "12345", "country": "US"},
-        }))
-        .send()
-        .await
-        .expect_status(201)
-        .body;
-    let text = |value: &Value| value.as_str().expect("an id").to_owned();
-    let order = text(&placed["order_id"]);
-    let orders = api("order");
-    until(&format!("the {role}'s order is dispatched"), || async {
-        let answer = orders
-            .get(&format!("/v1/orders/{order}"))
-            .bearer(&demo.token)
-            .send()
-            .await;
-        (answer.body["status"] == "dispatched").then_some(())
-    })
-    .await;
-    let notifications = api("notification");
-    let notification = until(&format!("the {role} is told"), || async {
-        let answer = notifications
-            .get("/v1/notifications")
-            .bearer(&demo.token)
-            .send()
-            .await;
-        answer.body["items"][0]["id"].as_str().map(str::to_owned)
-    })
-    .await;
+    let bought = fleet.demo_order(role, offering).await;
     Customer {
         id: demo.user_id,
         token: demo.token.clone(),
-        checkout: text(&placed["id"]),
-        authorization: text(&placed["payment"]["authorization_id"]),
-        order,
-        notification,
-    }
-}
-
-async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        order: bought.order,
+        checkout: bought.checkout,
+        authorization: bought.authorization,
+        notification: bought.notification,
     }
 }
 

@@ -8,14 +8,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http_service::{mint_hs256, Claims, Role};
-use serde_json::{json, Value};
+use serde_json::json;
 use test_harness::Api;
 use uuid::Uuid;
 
-use crate::fixture::{Fleet, JWT_SECRET};
-
-/// How long the world's order may take to reach the business's queue.
-const SETTLE: Duration = Duration::from_secs(120);
+use crate::fixture::{DemoOrder, Fleet, JWT_SECRET};
 
 /// One caller: a role's name and its bearer token (none for `none`).
 #[derive(Debug, Clone)]
@@ -76,51 +73,12 @@ impl World {
             .to_owned();
 
         // An order of the civilian's, paid and waiting in the business's queue.
-        api("cart")
-            .put(&format!("/v1/cart/items/{offering}"))
-            .bearer(&civilian.token)
-            .json(&json!({"quantity": 1}))
-            .send()
-            .await
-            .expect_status(200);
-        let placed = api("checkout")
-            .post("/v1/checkouts")
-            .bearer(&civilian.token)
-            .idempotency_key(&Uuid::new_v4().to_string())
-            .json(&json!({
-                "points_to_redeem": 0,
-                "payment": {"provider": "sandbox", "payment_method": "pm_card_visa"},
-                "shipping_address": {"name": "Fuzz Customer", "line1": "1 Main Street",
-                    "city": "Springfield", "postal_code": "12345", "country": "US"},
-            }))
-            .send()
-            .await
-            .expect_status(201)
-            .body;
-        let text = |value: &Value| value.as_str().expect("an id").to_owned();
-        let order = text(&placed["order_id"]);
-        let checkout = text(&placed["id"]);
-        let authorization = text(&placed["payment"]["authorization_id"]);
-        let orders = api("order");
-        until("the world's order is dispatched", || async {
-            let answer = orders
-                .get(&format!("/v1/orders/{order}"))
-                .bearer(&civilian.token)
-                .send()
-                .await;
-            (answer.body["status"] == "dispatched").then_some(())
-        })
-        .await;
-        let notifications = api("notification");
-        let notification = until("the civilian is told of the order", || async {
-            let answer = notifications
-                .get("/v1/notifications")
-                .bearer(&civilian.token)
-                .send()
-                .await;
-            answer.body["items"][0]["id"].as_str().map(str::to_owned)
-        })
-        .await;
+        let DemoOrder {
+            order,
+            checkout,
+            authorization,
+            notification,
+        } = fleet.demo_order("civilian", &offering).await;
         let reservation = api("user-points")
             .post("/v1/points/reservations")
             .bearer(&service)
@@ -187,7 +145,10 @@ impl World {
             checkout,
             authorization,
             notification,
-            reservation: text(&reservation["reservation_id"]),
+            reservation: reservation["reservation_id"]
+                .as_str()
+                .expect("an id")
+                .to_owned(),
         }
     }
 
@@ -320,24 +281,5 @@ impl World {
             _ => Vec::new(),
         };
         serde_json::to_string(&reads).expect("JSON")
-    }
-}
-
-/// Polls `probe` every 100 ms until it answers, for at most [`SETTLE`].
-async fn until<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    loop {
-        if let Some(found) = probe().await {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
