@@ -64,4 +64,4 @@ pub use sweep::{Sweep, Sweeper};
 
 /// Jobs enqueued in this process: announced by [`enqueue`], watched by the
 /// [`JobRunner`] (`write-signal` says why not `NOTIFY`).
-pub static JOBS: write_signal::Signal = write_signal::Signal::new();
+pub use write_signal::JOBS;

@@ -259,7 +259,7 @@ struct Loop {
     shared: Arc<Shared>,
     kinds: Vec<&'static str>,
     schedules: Vec<Schedule>,
-    jobs: JoinSet<()>,
+    jobs: JoinSet<bool>,
     /// Each tick task returns the index of its schedule.
     ticks: JoinSet<usize>,
     gauges_read: Option<tokio::time::Instant>,
@@ -292,25 +292,33 @@ impl Loop {
                     wait
                 }
             };
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                Some(joined) = self.jobs.join_next() => {
-                    if let Err(error) = joined {
-                        tracing::error!(error = ?error, "job task ended abnormally");
+            // A job that ended for good asks for a round only when every
+            // slot was taken (one is free now); else the round would find
+            // what the last one found. A retry is due later: look again.
+            let full = self.jobs.len() >= self.shared.config.concurrency;
+            let deadline = tokio::time::Instant::now() + wait;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    Some(joined) = self.jobs.join_next() => match joined {
+                        Ok(true) if !full => continue,
+                        Ok(_) => {}
+                        Err(error) => tracing::error!(error = ?error, "job task ended abnormally"),
+                    },
+                    Some(joined) = self.ticks.join_next() => match joined {
+                        Ok(index) => self.schedules[index].ticking = false,
+                        Err(error) => tracing::error!(error = ?error, "periodic task ended abnormally"),
+                    },
+                    // Several jobs announced meanwhile need one round.
+                    changed = announcements.changed() => {
+                        if changed.is_ok() {
+                            looks.announced();
+                        }
                     }
+                    () = nudge.notified() => {}
+                    () = tokio::time::sleep_until(deadline) => {}
                 }
-                Some(joined) = self.ticks.join_next() => match joined {
-                    Ok(index) => self.schedules[index].ticking = false,
-                    Err(error) => tracing::error!(error = ?error, "periodic task ended abnormally"),
-                },
-                // Several jobs announced meanwhile need one round.
-                changed = announcements.changed() => {
-                    if changed.is_ok() {
-                        looks.announced();
-                    }
-                }
-                () = nudge.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                break;
             }
         }
     }
@@ -436,7 +444,9 @@ async fn read_gauges(shared: &Shared, now: OffsetDateTime) -> anyhow::Result<()>
 
 /// Runs one claimed job and records how it ended.
 #[tracing::instrument(skip_all, fields(job_id = job.id, kind = %job.kind, attempt = job.attempt))]
-async fn execute(shared: Arc<Shared>, job: Job) {
+/// Runs one job and records how it ended. True when it ended for good
+/// (done, or failed with no attempts left): nothing of it is due later.
+async fn execute(shared: Arc<Shared>, job: Job) -> bool {
     let config = &shared.config;
     let result = if job.attempt > config.max_attempts {
         // The last allowed attempt never settled: its worker died mid-job.
@@ -453,7 +463,7 @@ async fn execute(shared: Arc<Shared>, job: Job) {
             never = keep_lease(&shared, &job) => match never {},
             () = shared.interrupt.cancelled() => {
                 hand_back(&shared, &job).await;
-                return;
+                return false;
             }
         }
     } else {
@@ -480,25 +490,30 @@ async fn execute(shared: Arc<Shared>, job: Job) {
             tracing::warn!(
                 "job was claimed again after its lease expired; its outcome here is dropped"
             );
-            return;
+            return false;
         }
         Err(error) => {
             tracing::error!(error = ?error, "failed to record the job's outcome; it runs again after its lease");
-            return;
+            return false;
         }
     }
     let kind = [job.kind.as_str()];
     match settlement {
-        Settlement::Done => shared.metrics.completed.with_label_values(&kind).inc(),
+        Settlement::Done => {
+            shared.metrics.completed.with_label_values(&kind).inc();
+            true
+        }
         Settlement::RetryAt(at, error) => {
             shared.metrics.retried.with_label_values(&kind).inc();
             tracing::warn!(error = %error, retry_at = %at, "job failed; retrying later");
+            false
         }
         Settlement::Failed(error) => {
             shared.metrics.failed.with_label_values(&kind).inc();
             tracing::error!(error = %error, "job failed for good");
+            true
         }
-        Settlement::HandedBack => {}
+        Settlement::HandedBack => false,
     }
 }
 

@@ -1,14 +1,20 @@
 //! The consumer runner: the one loop every service's event handlers run in.
 //!
-//! For each message: decode the envelope (undecodable → dead letter), skip
-//! event types the handler's family does not know, then in one database
-//! transaction record the `event_id` in the inbox and run the handler. The
-//! offset is stored for commit only after that transaction commits, so a
-//! crash anywhere redelivers the message and the inbox turns the redelivery
-//! into a no-op.
+//! For each message: decode the envelope (undecodable → dead letter), pass
+//! over event types the handler's family does not know and events the
+//! handler says it does not act on ([`Handler::acts_on`]), then in one
+//! database transaction record the `event_id` in the inbox and run the
+//! handler. The offset is stored for commit only after that transaction
+//! commits, so a crash anywhere redelivers the message and the inbox turns
+//! the redelivery into a no-op.
 //!
-//! Messages of one partition are handled one at a time, in order; partitions
-//! run concurrently. Replicas of a service share a group: when a rebalance
+//! Messages of one partition are handled in order; partitions run
+//! concurrently. When several of a partition's messages are waiting, up to
+//! [`ConsumerConfig::batch_max`] of them share one transaction (one inbox
+//! statement, one commit); if any of them fails, the batch is rolled back
+//! and its events are handled one at a time, each with its own retries, so
+//! a batch changes how often the database commits, never what it holds.
+//! Replicas of a service share a group: when a rebalance
 //! moves partitions, messages this member received before it and has not
 //! begun are dropped unhandled (their offsets not stored), since the
 //! partition's new owner reads them again from the committed offset; so two
@@ -19,7 +25,8 @@
 //! database or broker outage is not the message's fault: the runner waits it
 //! out instead of dead-lettering.
 
-use std::collections::HashMap;
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -41,6 +48,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+use uuid::Uuid;
 
 use crate::kafka::{self, client_config, reliable_producer, HEADER_TRACEPARENT};
 use crate::metrics::MessagingMetrics;
@@ -51,6 +59,15 @@ use trace_context::TraceParent;
 /// they commit together with the dedupe record.
 #[async_trait]
 pub trait Handler<E: EventFamily>: Send + Sync + 'static {
+    /// Whether the handler acts on `event`. An event it does not act on is
+    /// passed over without a transaction or an inbox record, its offset
+    /// stored at once; so answer false only for events whose handling would
+    /// change nothing. Every event of the family, unless said otherwise.
+    fn acts_on(&self, event: &E) -> bool {
+        let _ = event;
+        true
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
@@ -135,6 +152,10 @@ pub struct ConsumerConfig {
     pub outage_max_backoff: Duration,
     /// Messages buffered per partition ahead of its handler.
     pub partition_buffer: usize,
+    /// Most events of one partition handled in one transaction, when that
+    /// many are waiting: under load one commit serves many events; idle,
+    /// each event is its own batch and waits for no other.
+    pub batch_max: usize,
     /// `fetch.wait.max.ms`: how long the broker may hold an empty fetch.
     /// Apache Kafka answers as soon as data arrives, so a long wait costs
     /// nothing there; the embedded mock broker always waits it out, so
@@ -150,17 +171,23 @@ impl ConsumerConfig {
             retry: RetryPolicy::default(),
             outage_max_backoff: Duration::from_secs(5),
             partition_buffer: 256,
+            batch_max: 32,
             fetch_wait_max_ms: DEFAULT_FETCH_WAIT_MAX_MS,
         }
     }
 }
 
+/// An event decoded by its route, for the same route's handler.
+type Decoded = Box<dyn Any + Send + Sync>;
+
 /// One registered family, with its type erased so families share a loop.
 #[async_trait]
 trait Route: Send + Sync {
     fn knows(&self, event_type: &str) -> bool;
-    fn decode_error(&self, payload: &[u8]) -> Option<String>;
-    async fn handle(&self, conn: &mut PgConnection, payload: &[u8]) -> Result<(), HandlerError>;
+    /// The event, when its handler acts on it; `None` when it does not, and
+    /// why when it cannot be decoded.
+    fn decode(&self, payload: &[u8]) -> Result<Option<Decoded>, String>;
+    async fn handle(&self, conn: &mut PgConnection, event: &Decoded) -> Result<(), HandlerError>;
 }
 
 struct Typed<E, H> {
@@ -174,16 +201,23 @@ impl<E: EventFamily, H: Handler<E>> Route for Typed<E, H> {
         E::EVENT_TYPES.contains(&event_type)
     }
 
-    fn decode_error(&self, payload: &[u8]) -> Option<String> {
-        serde_json::from_slice::<Envelope<E>>(payload)
-            .err()
-            .map(|e| format!("undecodable {}: {e}", E::TOPIC))
+    fn decode(&self, payload: &[u8]) -> Result<Option<Decoded>, String> {
+        let event: Envelope<E> = serde_json::from_slice(payload)
+            .map_err(|e| format!("undecodable {}: {e}", E::TOPIC))?;
+        Ok(self
+            .handler
+            .acts_on(&event.event)
+            .then(|| Box::new(event) as Decoded))
     }
 
-    async fn handle(&self, conn: &mut PgConnection, payload: &[u8]) -> Result<(), HandlerError> {
-        let event: Envelope<E> =
-            serde_json::from_slice(payload).map_err(HandlerError::permanent)?;
-        self.handler.handle(conn, &event).await
+    async fn handle(&self, conn: &mut PgConnection, event: &Decoded) -> Result<(), HandlerError> {
+        let event = event.downcast_ref::<Envelope<E>>().ok_or_else(|| {
+            HandlerError::permanent(anyhow::anyhow!(
+                "an event of another family reached the handler of {}",
+                E::TOPIC
+            ))
+        })?;
+        self.handler.handle(conn, event).await
     }
 }
 
@@ -538,6 +572,38 @@ struct Worker {
     generation: Arc<AtomicU64>,
 }
 
+/// A message of the batch in hand, and what it asks of the runner.
+struct Entry {
+    /// The rebalance generation it was received in.
+    generation: u64,
+    message: OwnedMessage,
+    span: tracing::Span,
+    trace: TraceParent,
+    step: Step,
+}
+
+enum Step {
+    /// Nothing: a topic or event type not handled here, or an event the
+    /// handler does not act on.
+    PassOver,
+    /// To the dead-letter topic, with why.
+    DeadLetter(String),
+    /// For the handler.
+    Handle {
+        route: Arc<dyn Route>,
+        header: EnvelopeHeader,
+        event: Decoded,
+    },
+}
+
+/// Whether a partition's worker goes on.
+enum Flow {
+    Continue,
+    /// Shutdown came first, or a message could be neither handled nor
+    /// dead-lettered: the offset stays where it was.
+    Stop,
+}
+
 /// What became of one message.
 enum Outcome {
     Handled,
@@ -550,73 +616,79 @@ enum Outcome {
 
 impl Worker {
     async fn run_partition(self: Arc<Self>, mut messages: mpsc::Receiver<Received>) {
-        while let Some(Received {
-            generation,
-            message,
-        }) = messages.recv().await
-        {
+        let limit = self.config.batch_max.max(1);
+        let mut received = Vec::with_capacity(limit);
+        while messages.recv_many(&mut received, limit).await > 0 {
             if self.shutdown.is_cancelled() {
                 break;
             }
-            if generation != self.generation.load(Ordering::SeqCst) {
-                // Received before a rebalance: the partition's owner now
-                // reads it again from the committed offset.
-                tracing::debug!(
-                    topic = message.topic(),
-                    partition = message.partition(),
-                    offset = message.offset(),
-                    "dropped a message received before a rebalance"
-                );
-                continue;
-            }
-            let trace = message
-                .headers()
-                .and_then(|h| h.iter().find(|h| h.key == HEADER_TRACEPARENT))
-                .and_then(|h| h.value)
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(TraceParent::parse)
-                .map(|parent| parent.child())
-                .unwrap_or_else(TraceParent::new_root);
-            let span = tracing::info_span!(
-                "consume",
-                topic = message.topic(),
-                partition = message.partition(),
-                offset = message.offset(),
-                trace_id = %trace.trace_id_hex(),
-                event_id = tracing::field::Empty,
-                event_type = tracing::field::Empty,
-            );
-            let outcome = trace.scope(self.process(&message).instrument(span)).await;
-            if matches!(outcome, Outcome::Interrupted) {
+            let entries: Vec<Entry> = received.drain(..).map(|r| self.prepare(r)).collect();
+            if let Flow::Stop = self.work_through(entries).await {
                 break;
-            }
-            if let Err(error) =
-                self.consumer
-                    .store_offset(message.topic(), message.partition(), message.offset())
-            {
-                // The partition moved to another member, which will see the
-                // message again and find it in the inbox.
-                tracing::debug!(error = %error, "offset not stored");
             }
         }
     }
 
-    async fn process(&self, message: &OwnedMessage) -> Outcome {
+    /// Decodes a message and decides what it needs, inside its own span.
+    fn prepare(&self, received: Received) -> Entry {
+        let Received {
+            generation,
+            message,
+        } = received;
+        let trace = message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == HEADER_TRACEPARENT))
+            .and_then(|h| h.value)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(TraceParent::parse)
+            .map(|parent| parent.child())
+            .unwrap_or_else(TraceParent::new_root);
+        let span = tracing::info_span!(
+            "consume",
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            trace_id = %trace.trace_id_hex(),
+            event_id = tracing::field::Empty,
+            event_type = tracing::field::Empty,
+        );
+        let step = span.in_scope(|| self.step(&message, &span));
+        Entry {
+            generation,
+            message,
+            span,
+            trace,
+            step,
+        }
+    }
+
+    /// Whether the message still belongs to this member: one received
+    /// before a rebalance is left for the partition's owner, which reads it
+    /// again from the committed offset. Shutdown leaves it too.
+    fn still_ours(&self, entry: &Entry) -> bool {
+        let current = entry.generation == self.generation.load(Ordering::SeqCst);
+        if !current {
+            tracing::debug!(
+                topic = entry.message.topic(),
+                partition = entry.message.partition(),
+                offset = entry.message.offset(),
+                "dropped a message received before a rebalance"
+            );
+        }
+        current && !self.shutdown.is_cancelled()
+    }
+
+    fn step(&self, message: &OwnedMessage, span: &tracing::Span) -> Step {
         let topic = message.topic();
         let payload = message.payload().unwrap_or_default();
         let header: EnvelopeHeader = match serde_json::from_slice(payload) {
             Ok(header) => header,
-            Err(error) => {
-                return self
-                    .dead_letter(message, &format!("undecodable envelope: {error}"))
-                    .await
-            }
+            Err(error) => return Step::DeadLetter(format!("undecodable envelope: {error}")),
         };
-        let span = tracing::Span::current();
         span.record("event_id", tracing::field::display(header.event_id));
         span.record("event_type", header.event_type.as_str());
         let Some(route) = self.routes.get(topic) else {
-            return Outcome::Skipped;
+            return Step::PassOver;
         };
         if !route.knows(&header.event_type) {
             self.metrics
@@ -624,19 +696,125 @@ impl Worker {
                 .with_label_values(&[topic, &header.event_type])
                 .inc();
             tracing::debug!("skipping an event type this service does not handle");
-            return Outcome::Skipped;
+            return Step::PassOver;
         }
-        if let Some(error) = route.decode_error(payload) {
-            return self.dead_letter(message, &error).await;
+        match route.decode(payload) {
+            Err(error) => Step::DeadLetter(error),
+            Ok(None) => {
+                self.metrics
+                    .passed_over
+                    .with_label_values(&[topic, &header.event_type])
+                    .inc();
+                tracing::debug!("the handler does not act on this event; passed over");
+                Step::PassOver
+            }
+            Ok(Some(event)) => Step::Handle {
+                route: route.clone(),
+                header,
+                event,
+            },
         }
+    }
 
+    /// Works through a partition's messages in order. Consecutive events for
+    /// the handler go in one transaction; a dead letter ends such a run. The
+    /// offset is stored after what precedes it is done. Messages that are no
+    /// longer this member's to handle end the work, unhandled.
+    async fn work_through(&self, entries: Vec<Entry>) -> Flow {
+        let mut run: Vec<Entry> = Vec::new();
+        for entry in entries {
+            if !self.still_ours(&entry) {
+                break;
+            }
+            if let Step::DeadLetter(error) = &entry.step {
+                if let Flow::Stop = self.finish(std::mem::take(&mut run)).await {
+                    return Flow::Stop;
+                }
+                let outcome = self
+                    .dead_letter(&entry.message, error)
+                    .instrument(entry.span.clone())
+                    .await;
+                if let Outcome::Interrupted = outcome {
+                    return Flow::Stop;
+                }
+                self.store_offset(&entry.message);
+            } else {
+                run.push(entry);
+            }
+        }
+        self.finish(run).await
+    }
+
+    /// Handles a run of messages (none of them for the dead-letter topic):
+    /// several events in one transaction, or, when that fails, each on its
+    /// own with its retries. Then stores the run's last offset.
+    async fn finish(&self, run: Vec<Entry>) -> Flow {
+        let Some(last) = run.last() else {
+            return Flow::Continue;
+        };
+        if !self.still_ours(last) {
+            return Flow::Continue;
+        }
+        let work: Vec<&Entry> = run
+            .iter()
+            .filter(|entry| matches!(entry.step, Step::Handle { .. }))
+            .collect();
+        let together = work.len() > 1
+            && match self.attempt_together(&work).await {
+                Ok(()) => true,
+                Err(error) => {
+                    let topic = last.message.topic();
+                    self.metrics.batches_split.with_label_values(&[topic]).inc();
+                    tracing::debug!(error = ?error, events = work.len(), "a batch failed; handling its events one by one");
+                    false
+                }
+            };
+        if !together {
+            for entry in work {
+                if !self.still_ours(entry) {
+                    return Flow::Continue;
+                }
+                let outcome = entry
+                    .trace
+                    .scope(self.process(entry).instrument(entry.span.clone()))
+                    .await;
+                if let Outcome::Interrupted = outcome {
+                    return Flow::Stop;
+                }
+            }
+        }
+        self.store_offset(&last.message);
+        Flow::Continue
+    }
+
+    fn store_offset(&self, message: &OwnedMessage) {
+        if let Err(error) =
+            self.consumer
+                .store_offset(message.topic(), message.partition(), message.offset())
+        {
+            // The partition moved to another member, which will see the
+            // message again and find it in the inbox.
+            tracing::debug!(error = %error, "offset not stored");
+        }
+    }
+
+    /// One event for the handler, retried while its failure is transient
+    /// and the database away, dead-lettered when retrying cannot help.
+    async fn process(&self, entry: &Entry) -> Outcome {
+        let Step::Handle {
+            route,
+            header,
+            event,
+        } = &entry.step
+        else {
+            return Outcome::Skipped;
+        };
+        let message = &entry.message;
+        let topic = message.topic();
         let mut attempt = 1;
         let mut outage_backoff = Duration::from_millis(100);
         loop {
-            match self
-                .attempt(route.as_ref(), message, &header, payload)
-                .await
-            {
+            match self.attempt(route.as_ref(), message, header, event).await {
                 Ok(outcome) => return outcome,
                 Err(Failure::Outage(error)) => {
                     tracing::warn!(error = ?error, retry_in = ?outage_backoff, "database unavailable; waiting");
@@ -678,7 +856,7 @@ impl Worker {
         route: &dyn Route,
         message: &OwnedMessage,
         header: &EnvelopeHeader,
-        payload: &[u8],
+        event: &Decoded,
     ) -> Result<Outcome, Failure> {
         let mut tx = self.pool.begin().await.map_err(Failure::outage)?;
         let recorded = sqlx::query(
@@ -694,30 +872,104 @@ impl Worker {
         .map_err(Failure::outage)?
         .rows_affected();
         if recorded == 0 {
-            self.metrics
-                .duplicates
-                .with_label_values(&[message.topic()])
-                .inc();
-            tracing::debug!("already handled; ignoring the redelivery");
+            self.duplicate(message.topic());
             return Ok(Outcome::Duplicate);
         }
-        let announced = crate::wake::OUTBOX.announced();
-        route
-            .handle(&mut tx, payload)
-            .await
-            .map_err(Failure::Handler)?;
+        let (handled, held) = crate::wake::hold(route.handle(&mut tx, event)).await;
+        handled.map_err(Failure::Handler)?;
         tx.commit().await.map_err(Failure::outage)?;
-        // The handler's outbox rows were announced before they were
-        // committed; now they are there, say so again, so the relay need
-        // not keep looking for them.
-        if crate::wake::OUTBOX.announced() != announced {
-            crate::wake::OUTBOX.written();
-        }
-        self.metrics
-            .handled
-            .with_label_values(&[message.topic(), &header.event_type])
-            .inc();
+        self.committed(message.topic(), held, [header.event_type.as_str()]);
         Ok(Outcome::Handled)
+    }
+
+    /// Several events in one transaction: their inbox records in one
+    /// statement, then each handler in turn, each in its event's span. Any
+    /// failure rolls all of them back, for [`Worker::process`] to take one
+    /// by one.
+    async fn attempt_together(&self, work: &[&Entry]) -> anyhow::Result<()> {
+        let topic = work[0].message.topic();
+        let handled: Vec<(&Entry, &dyn Route, &EnvelopeHeader, &Decoded)> = work
+            .iter()
+            .filter_map(|entry| match &entry.step {
+                Step::Handle {
+                    route,
+                    header,
+                    event,
+                } => Some((*entry, route.as_ref(), header, event)),
+                Step::PassOver | Step::DeadLetter(_) => None,
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        // Batches of two partitions may take the same rows in opposite
+        // orders; rather than wait for the deadlock to be found, give up
+        // soon and go one event at a time, which takes them in one order.
+        sqlx::query("SET LOCAL lock_timeout = '100ms'")
+            .execute(&mut *tx)
+            .await?;
+        let ids: Vec<Uuid> = handled.iter().map(|(_, _, h, _)| h.event_id).collect();
+        let types: Vec<&str> = handled
+            .iter()
+            .map(|(_, _, h, _)| h.event_type.as_str())
+            .collect();
+        let mut fresh: HashSet<Uuid> = sqlx::query_scalar(
+            "INSERT INTO messaging_inbox (consumer, event_id, topic, event_type)
+             SELECT $1, id, $3, event_type FROM UNNEST($2::uuid[], $4::text[]) AS e(id, event_type)
+             ON CONFLICT DO NOTHING
+             RETURNING event_id",
+        )
+        .bind(&self.config.group_id)
+        .bind(&ids)
+        .bind(topic)
+        .bind(&types)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let (done, held) = crate::wake::hold(async {
+            let mut done = Vec::with_capacity(handled.len());
+            for (entry, route, header, event) in handled {
+                // A redelivery, or the same event twice in one batch.
+                if !fresh.remove(&header.event_id) {
+                    entry.span.in_scope(|| self.duplicate(topic));
+                    continue;
+                }
+                entry
+                    .trace
+                    .scope(route.handle(&mut tx, event).instrument(entry.span.clone()))
+                    .await?;
+                done.push(header.event_type.as_str());
+            }
+            Ok::<_, HandlerError>(done)
+        })
+        .await;
+        let done = done?;
+        tx.commit().await?;
+        self.committed(topic, held, done);
+        Ok(())
+    }
+
+    fn duplicate(&self, topic: &str) {
+        self.metrics.duplicates.with_label_values(&[topic]).inc();
+        tracing::debug!("already handled; ignoring the redelivery");
+    }
+
+    /// Counts what a transaction handled, once it has committed.
+    fn committed<'a>(
+        &self,
+        topic: &str,
+        held: crate::wake::Held,
+        event_types: impl IntoIterator<Item = &'a str>,
+    ) {
+        // The handlers' outbox rows and jobs are there now: the relay and
+        // the job runner find them at their first look.
+        held.commit_done();
+        self.metrics.transactions.with_label_values(&[topic]).inc();
+        for event_type in event_types {
+            self.metrics
+                .handled
+                .with_label_values(&[topic, event_type])
+                .inc();
+        }
     }
 
     /// Sends the message, as it came, to `<topic>.dlq` with the error in its

@@ -20,6 +20,13 @@ pub struct MessagingMetrics {
     pub duplicates: IntCounterVec,
     /// Events of a type this consumer does not know.
     pub skipped: IntCounterVec,
+    /// Events the handler does not act on, passed over without a transaction.
+    pub passed_over: IntCounterVec,
+    /// Consumer transactions committed: one per event, or per batch of a
+    /// partition's events handled together.
+    pub transactions: IntCounterVec,
+    /// Batches that failed together and were handled one event at a time.
+    pub batches_split: IntCounterVec,
     /// Failed handler attempts (each retry counts).
     pub failed: IntCounterVec,
     pub dead_lettered: IntCounterVec,
@@ -69,6 +76,21 @@ impl MessagingMetrics {
                 "Events of an unknown type, skipped",
                 &["topic", "event_type"],
             )?,
+            passed_over: counter_vec(
+                "messaging_events_passed_over_total",
+                "Events the handler does not act on, passed over without a transaction",
+                &["topic", "event_type"],
+            )?,
+            transactions: counter_vec(
+                "messaging_consumer_transactions_total",
+                "Consumer transactions committed, each handling one event or a batch of a partition's events",
+                &["topic"],
+            )?,
+            batches_split: counter_vec(
+                "messaging_consumer_batches_split_total",
+                "Batches of events that failed together and were handled one by one",
+                &["topic"],
+            )?,
             failed: counter_vec(
                 "messaging_events_failed_total",
                 "Handler attempts that failed",
@@ -102,6 +124,9 @@ impl MessagingMetrics {
         registry.register(Box::new(metrics.handled.clone()))?;
         registry.register(Box::new(metrics.duplicates.clone()))?;
         registry.register(Box::new(metrics.skipped.clone()))?;
+        registry.register(Box::new(metrics.passed_over.clone()))?;
+        registry.register(Box::new(metrics.transactions.clone()))?;
+        registry.register(Box::new(metrics.batches_split.clone()))?;
         registry.register(Box::new(metrics.failed.clone()))?;
         registry.register(Box::new(metrics.dead_lettered.clone()))?;
         registry.register(Box::new(metrics.consumer_lag.clone()))?;

@@ -3,7 +3,6 @@
 //! consumer runner after its commit), and watched by the relay. The
 //! mechanism and its trade-offs are `write-signal`'s.
 
-pub use write_signal::{Looks, Signal, SETTLE};
-
 /// Outbox rows written in this process.
-pub static OUTBOX: Signal = Signal::new();
+pub use write_signal::OUTBOX;
+pub use write_signal::{hold, Held, Looks, Signal, SETTLE};

@@ -256,6 +256,90 @@ async fn an_event_type_the_consumer_does_not_know_is_skipped_not_dead_lettered()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_handler_does_not_act_on_is_passed_over_without_a_transaction() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 1).await;
+    let user = Uuid::new_v4();
+    let ignored = award(user, PASSED_OVER);
+    publish(&broker, &ignored).await;
+    let acted_on = award(user, 5);
+    publish(&broker, &acted_on).await;
+
+    let (consumer, metrics) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    eventually(WAIT, "the event after it is handled", || async {
+        handled(&pool).await.len() == 1
+    })
+    .await;
+    consumer.stop().await;
+
+    let topic = Topic::Connection.name();
+    let remembered: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM messaging_inbox")
+        .fetch_all(&pool)
+        .await
+        .expect("read inbox");
+    assert_eq!(
+        remembered,
+        [acted_on.event_id],
+        "only the handled event is in the inbox"
+    );
+    assert_eq!(
+        metrics
+            .passed_over
+            .with_label_values(&[topic, "points_awarded"])
+            .get(),
+        1
+    );
+    assert_eq!(metrics.transactions.with_label_values(&[topic]).get(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_events_share_a_transaction_and_a_failing_one_is_split_out_of_it() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 1).await;
+    let user = Uuid::new_v4();
+    // All waiting before the consumer starts; the 13-point award always
+    // fails, in the middle of what would be one batch.
+    let events: Vec<_> = (0..40).map(|points| award(user, points)).collect();
+    for event in &events {
+        publish(&broker, event).await;
+    }
+
+    let (consumer, metrics) = start_consumer(&pool, broker.bootstrap_servers(), Some(13));
+    eventually(
+        WAIT,
+        "every award but the poisoned one is handled",
+        || async { handled(&pool).await.len() == 39 },
+    )
+    .await;
+    consumer.stop().await;
+
+    let topic = Topic::Connection.name();
+    let order: Vec<i64> = handled(&pool).await.iter().map(|(_, _, p)| *p).collect();
+    assert_eq!(
+        order,
+        (0..40).filter(|p| *p != 13).collect::<Vec<_>>(),
+        "handled once each, in written order"
+    );
+    let transactions = metrics.transactions.with_label_values(&[topic]).get();
+    assert!(
+        transactions < 39,
+        "39 events took {transactions} transactions: waiting events share them"
+    );
+    assert!(metrics.batches_split.with_label_values(&[topic]).get() >= 1);
+    let dead = read_topic(
+        broker.bootstrap_servers(),
+        Topic::Connection.dlq_name(),
+        Duration::from_millis(500),
+    )
+    .await;
+    assert_eq!(dead.len(), 1, "only the poisoned award is dead-lettered");
+    assert_eq!(
+        dead[0].payload,
+        events[13].to_json().expect("serialize event")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_with_one_key_are_consumed_in_the_order_they_were_written() {
     let pool = database().await;
     let broker = broker(&[Topic::Connection], 6).await;

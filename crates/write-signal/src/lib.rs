@@ -7,14 +7,16 @@
 //! between a half and a fifth of their rate with it (see the README's
 //! benchmark). Every service writes its outbox rows and jobs in the process
 //! that runs its relay and job runner, so the write announces itself
-//! in-process instead ([`Signal::written`]), before its transaction
-//! commits. A reader woken so looks again every millisecond for a few
-//! looks, then less often, for up to [`SETTLE`] ([`Looks`]), until the rows
-//! show up; a slow fallback poll covers a commit later than that and rows
-//! written by another process. A caller that commits itself can announce
-//! again right after the commit ([`Signal::announced`] tells whether its
-//! work wrote anything).
+//! in-process instead ([`Signal::written`]). Where the code that commits
+//! the transaction is at hand, as in the consumer runner, the announcement
+//! waits for the commit ([`hold`]) and the reader finds the rows at its
+//! first look. Elsewhere it comes before the commit: a reader woken so looks
+//! again every millisecond for a few looks, then less often, for up to
+//! [`SETTLE`] ([`Looks`]), until the rows show up. A slow fallback poll
+//! covers a commit later than that and rows written by another process.
 
+use std::cell::RefCell;
+use std::future::Future;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -50,7 +52,20 @@ impl Signal {
     /// Announces rows written in a transaction that may not have committed
     /// yet. Cheap: readers that are busy see one change however many writes
     /// came meanwhile.
-    pub fn written(&self) {
+    /// Inside [`hold`], the announcement waits for its commit.
+    pub fn written(&'static self) {
+        let held = HELD.try_with(|held| {
+            let mut held = held.borrow_mut();
+            if !held.iter().any(|signal| std::ptr::eq(*signal, self)) {
+                held.push(self);
+            }
+        });
+        if held.is_err() {
+            self.announce();
+        }
+    }
+
+    fn announce(&self) {
         self.0.send_modify(|count| *count = count.wrapping_add(1));
     }
 
@@ -63,6 +78,44 @@ impl Signal {
     /// What a reader waits on.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
+    }
+}
+
+/// Outbox rows written in this process, watched by its relay.
+pub static OUTBOX: Signal = Signal::new();
+
+/// Jobs enqueued in this process, watched by its job runner.
+pub static JOBS: Signal = Signal::new();
+
+tokio::task_local! {
+    /// The signals written inside [`hold`], announced at its commit.
+    static HELD: RefCell<Vec<&'static Signal>>;
+}
+
+/// Runs `work`, the statements of a transaction its caller commits after
+/// it, holding back what it announces: announced before the commit, the
+/// rows could not be found yet, and readers would look for them again and
+/// again until it lands. Call [`Held::commit_done`] once the transaction
+/// has committed; drop it when the transaction rolled back, so nobody looks.
+pub async fn hold<F: Future>(work: F) -> (F::Output, Held) {
+    HELD.scope(RefCell::new(Vec::new()), async {
+        let output = work.await;
+        let held = HELD.with(RefCell::take);
+        (output, Held(held))
+    })
+    .await
+}
+
+/// Announcements held back by [`hold`].
+#[must_use = "announce them with `commit_done` once the transaction has committed"]
+pub struct Held(Vec<&'static Signal>);
+
+impl Held {
+    /// The transaction has committed: announces each kind of row it wrote.
+    pub fn commit_done(self) {
+        for signal in self.0 {
+            signal.announce();
+        }
     }
 }
 
@@ -133,6 +186,33 @@ mod tests {
         looks.announced();
         looks.found();
         assert_eq!(looks.pause(idle), idle, "found: back to idle");
+    }
+
+    #[tokio::test]
+    async fn a_write_inside_hold_is_announced_at_its_commit_and_never_after_a_rollback() {
+        let before = JOBS.announced();
+        let ((), held) = hold(async {
+            JOBS.written();
+            JOBS.written();
+        })
+        .await;
+        assert_eq!(
+            JOBS.announced(),
+            before,
+            "nothing announced before the commit"
+        );
+        held.commit_done();
+        assert_eq!(JOBS.announced(), before + 1, "announced once at the commit");
+
+        let ((), rolled_back) = hold(async { JOBS.written() }).await;
+        drop(rolled_back);
+        assert_eq!(
+            JOBS.announced(),
+            before + 1,
+            "nothing to find after a rollback"
+        );
+        JOBS.written();
+        assert_eq!(JOBS.announced(), before + 2, "outside hold: at once");
     }
 
     #[tokio::test]

@@ -87,13 +87,22 @@ pub async fn commit(pool: &PgPool, events: &[Envelope<ConnectionEvent>]) {
     tx.commit().await.expect("commit");
 }
 
-/// Records each award it handles; fails forever on points equal to `poison`.
+/// Awards of this many points are ones the [`Recorder`] does not act on.
+pub const PASSED_OVER: i64 = -1;
+
+/// Records each award it handles; fails forever on points equal to
+/// `poison`; does not act on awards of [`PASSED_OVER`] points.
 pub struct Recorder {
     pub poison: Option<i64>,
 }
 
 #[async_trait]
 impl Handler<ConnectionEvent> for Recorder {
+    fn acts_on(&self, event: &ConnectionEvent) -> bool {
+        let ConnectionEvent::PointsAwarded(award) = event;
+        award.points != PASSED_OVER
+    }
+
     async fn handle(
         &self,
         conn: &mut PgConnection,
