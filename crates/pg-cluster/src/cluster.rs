@@ -25,6 +25,10 @@ const PORT_ATTEMPTS: usize = 3;
 /// Lines of `postgres.log` quoted in a start-up error.
 const LOG_TAIL_LINES: usize = 30;
 
+/// Extra `postgres` command-line options for every cluster started here,
+/// appended to the ones it is given (`-c name=value ...`).
+pub const EXTRA_OPTIONS_ENV: &str = "HEYBLUE_POSTGRES_OPTIONS";
+
 /// Settings of a cluster that differ between the local stack and tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClusterOptions {
@@ -382,12 +386,18 @@ impl ServerBinaries {
         loop {
             attempt += 1;
             let port = free_port()?;
-            let server_options = format!(
+            let mut server_options = format!(
                 "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections={max}",
                 socket = shell_quote(&socket_dir.to_string_lossy()),
                 fsync = if options.fsync { "on" } else { "off" },
                 max = options.max_connections,
             );
+            // More server settings, for a developer profiling the fleet
+            // (e.g. `-c shared_preload_libraries=pg_stat_statements`).
+            if let Ok(extra) = std::env::var(EXTRA_OPTIONS_ENV) {
+                server_options.push(' ');
+                server_options.push_str(&extra);
+            }
             let mut pg_ctl = self.command("pg_ctl");
             pg_ctl
                 .arg("-D")

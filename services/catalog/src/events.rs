@@ -43,6 +43,13 @@ pub struct OrderHandler;
 
 #[async_trait]
 impl Handler<OrderEvent> for OrderHandler {
+    fn acts_on(&self, event: &OrderEvent) -> bool {
+        matches!(
+            event,
+            OrderEvent::OrderCreated(_) | OrderEvent::StockReleaseRequested(_)
+        )
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
     async fn handle(
         &self,

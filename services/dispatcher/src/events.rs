@@ -25,6 +25,10 @@ pub struct OrderReadyHandler {
 
 #[async_trait]
 impl Handler<OrderEvent> for OrderReadyHandler {
+    fn acts_on(&self, event: &OrderEvent) -> bool {
+        matches!(event, OrderEvent::OrderReadyForDispatch(_))
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
     async fn handle(
         &self,

@@ -45,61 +45,64 @@ pub struct OrderHandler;
 
 #[async_trait]
 impl Handler<OrderEvent> for OrderHandler {
+    fn acts_on(&self, event: &OrderEvent) -> bool {
+        says_something(order_says(event))
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &Envelope<OrderEvent>,
     ) -> Result<(), HandlerError> {
-        let order_id = event.event.order_id();
-        let customer = |customer_id: Uuid, email: Option<&String>| Customer {
-            order_id,
-            customer_id,
-            email: email.cloned(),
-        };
-        let (customer, notice) = match &event.event {
-            OrderEvent::OrderCreated(created) => (
-                Some(customer(created.customer_id, None)),
-                Some(wording::placed(created)),
-            ),
-            OrderEvent::OrderStatusChanged(changed) => {
-                // Only an order that needs no payment goes from pending
-                // straight to processing; others are told paid by the
-                // payment itself.
-                let paid_with_points =
-                    changed.from == OrderStatus::Pending && changed.to == OrderStatus::Processing;
-                (
-                    Some(customer(
-                        changed.customer_id,
-                        changed.customer_email.as_ref(),
-                    )),
-                    paid_with_points.then(|| wording::paid_with_points(order_id)),
-                )
-            }
-            OrderEvent::OrderCancelled(cancelled) => (
-                Some(customer(cancelled.customer_id, None)),
-                Some(wording::cancelled(cancelled)),
-            ),
-            OrderEvent::OrderReadyForDispatch(ready) => {
-                (Some(customer(ready.customer_id, None)), None)
-            }
-            OrderEvent::PointsSpendRequested(command) => {
-                (Some(customer(command.customer_id, None)), None)
-            }
-            OrderEvent::PointsReleaseRequested(command) => {
-                (Some(customer(command.customer_id, None)), None)
-            }
-            OrderEvent::PointsRefundRequested(command) => {
-                (Some(customer(command.customer_id, None)), None)
-            }
-            // Commands to other services, told to the customer through their
-            // outcomes (payment, dispatch) instead.
-            OrderEvent::PaymentCaptureRequested(_)
-            | OrderEvent::PaymentVoidRequested(_)
-            | OrderEvent::PaymentRefundRequested(_)
-            | OrderEvent::StockReleaseRequested(_) => (None, None),
-        };
-        apply(conn, order_id, customer, notice).await
+        let (customer, notice) = order_says(&event.event);
+        apply(conn, event.event.order_id(), customer, notice).await
+    }
+}
+
+/// Whom an order event names as the customer, and what it tells them.
+fn order_says(event: &OrderEvent) -> (Option<Customer>, Option<Notice>) {
+    let order_id = event.order_id();
+    let customer = |customer_id: Uuid, email: Option<&String>| Customer {
+        order_id,
+        customer_id,
+        email: email.cloned(),
+    };
+    match event {
+        OrderEvent::OrderCreated(created) => (
+            Some(customer(created.customer_id, None)),
+            Some(wording::placed(created)),
+        ),
+        OrderEvent::OrderStatusChanged(changed) => {
+            // Only an order that needs no payment goes from pending
+            // straight to processing; others are told paid by the
+            // payment itself.
+            let paid_with_points =
+                changed.from == OrderStatus::Pending && changed.to == OrderStatus::Processing;
+            (
+                Some(customer(
+                    changed.customer_id,
+                    changed.customer_email.as_ref(),
+                )),
+                paid_with_points.then(|| wording::paid_with_points(order_id)),
+            )
+        }
+        OrderEvent::OrderCancelled(cancelled) => (
+            Some(customer(cancelled.customer_id, None)),
+            Some(wording::cancelled(cancelled)),
+        ),
+        // Commands to other services, told to the customer through their
+        // outcomes (payment, dispatch) instead. Those that name the
+        // customer come after `order_created` on the same partition, which
+        // named them first.
+        OrderEvent::OrderReadyForDispatch(_)
+        | OrderEvent::PointsSpendRequested(_)
+        | OrderEvent::PointsReleaseRequested(_)
+        | OrderEvent::PointsRefundRequested(_)
+        | OrderEvent::PaymentCaptureRequested(_)
+        | OrderEvent::PaymentVoidRequested(_)
+        | OrderEvent::PaymentRefundRequested(_)
+        | OrderEvent::StockReleaseRequested(_) => (None, None),
     }
 }
 
@@ -109,33 +112,41 @@ pub struct PaymentHandler;
 
 #[async_trait]
 impl Handler<PaymentEvent> for PaymentHandler {
+    fn acts_on(&self, event: &PaymentEvent) -> bool {
+        says_something(payment_says(event))
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &Envelope<PaymentEvent>,
     ) -> Result<(), HandlerError> {
-        let order_id = event.event.order_id();
-        let (customer, notice) = match &event.event {
-            PaymentEvent::PaymentSuccessful(paid) => (
-                Some(Customer {
-                    order_id,
-                    customer_id: paid.customer_id,
-                    email: None,
-                }),
-                Some(wording::paid(paid)),
-            ),
-            PaymentEvent::PaymentRefunded(refunded) => (None, Some(wording::refunded(refunded))),
-            // A failed payment reaches the customer as the order's
-            // cancellation; the rest are steps of the gateway's own work, and
-            // a refund the provider keeps refusing is for an operator.
-            PaymentEvent::PaymentAuthorized(_)
-            | PaymentEvent::PaymentProcessing(_)
-            | PaymentEvent::PaymentFailed(_)
-            | PaymentEvent::PaymentVoided(_)
-            | PaymentEvent::PaymentRefundFailed(_) => (None, None),
-        };
-        apply(conn, order_id, customer, notice).await
+        let (customer, notice) = payment_says(&event.event);
+        apply(conn, event.event.order_id(), customer, notice).await
+    }
+}
+
+/// Whom a payment event names as the customer, and what it tells them.
+fn payment_says(event: &PaymentEvent) -> (Option<Customer>, Option<Notice>) {
+    match event {
+        PaymentEvent::PaymentSuccessful(paid) => (
+            Some(Customer {
+                order_id: event.order_id(),
+                customer_id: paid.customer_id,
+                email: None,
+            }),
+            Some(wording::paid(paid)),
+        ),
+        PaymentEvent::PaymentRefunded(refunded) => (None, Some(wording::refunded(refunded))),
+        // A failed payment reaches the customer as the order's
+        // cancellation; the rest are steps of the gateway's own work, and
+        // a refund the provider keeps refusing is for an operator.
+        PaymentEvent::PaymentAuthorized(_)
+        | PaymentEvent::PaymentProcessing(_)
+        | PaymentEvent::PaymentFailed(_)
+        | PaymentEvent::PaymentVoided(_)
+        | PaymentEvent::PaymentRefundFailed(_) => (None, None),
     }
 }
 
@@ -145,6 +156,10 @@ pub struct DispatchHandler;
 
 #[async_trait]
 impl Handler<DispatchEvent> for DispatchHandler {
+    fn acts_on(&self, event: &DispatchEvent) -> bool {
+        dispatch_notice(event).is_some()
+    }
+
     #[tracing::instrument(skip_all, fields(
         event_id = %event.event_id,
         order_id = %event.event.order_id(),
@@ -155,18 +170,29 @@ impl Handler<DispatchEvent> for DispatchHandler {
         conn: &mut PgConnection,
         event: &Envelope<DispatchEvent>,
     ) -> Result<(), HandlerError> {
-        let notice = match &event.event {
-            DispatchEvent::OrderDispatched(part) => Some(wording::dispatched(part)),
-            DispatchEvent::OrderConfirmed(part) => Some(wording::confirmed(part)),
-            DispatchEvent::OrderShipped(part) => Some(wording::shipped(part)),
-            DispatchEvent::OrderDelivered(part) => Some(wording::delivered(part)),
-            DispatchEvent::OrderDeclined(part) => Some(wording::declined(part)),
-            // For operators (the customer hears of it as `order_declined`),
-            // and a withdrawal follows the customer's own cancellation.
-            DispatchEvent::DispatchFailed(_) | DispatchEvent::OrderWithdrawn(_) => None,
-        };
+        let notice = dispatch_notice(&event.event);
         apply(conn, event.event.order_id(), None, notice).await
     }
+}
+
+/// What a business's part tells the customer.
+fn dispatch_notice(event: &DispatchEvent) -> Option<Notice> {
+    match event {
+        DispatchEvent::OrderDispatched(part) => Some(wording::dispatched(part)),
+        DispatchEvent::OrderConfirmed(part) => Some(wording::confirmed(part)),
+        DispatchEvent::OrderShipped(part) => Some(wording::shipped(part)),
+        DispatchEvent::OrderDelivered(part) => Some(wording::delivered(part)),
+        DispatchEvent::OrderDeclined(part) => Some(wording::declined(part)),
+        // For operators (the customer hears of it as `order_declined`),
+        // and a withdrawal follows the customer's own cancellation.
+        DispatchEvent::DispatchFailed(_) | DispatchEvent::OrderWithdrawn(_) => None,
+    }
+}
+
+/// Whether an event names the customer or tells them something: one that
+/// does neither is passed over.
+fn says_something((customer, notice): (Option<Customer>, Option<Notice>)) -> bool {
+    customer.is_some() || notice.is_some()
 }
 
 async fn apply(

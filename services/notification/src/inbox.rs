@@ -58,9 +58,13 @@ pub async fn tell(
     notice: Option<&Notice>,
 ) -> Result<Told, TellError> {
     store::lock_order(conn, order_id).await?;
+    // Whether this event named the customer or their address for the first
+    // time: only then can facts be parked, or notifications lack an email.
+    let mut learnt = false;
     let known = match customer {
         Some(customer) => {
-            let known = store::remember_customer(conn, customer).await?;
+            let (known, new) = store::remember_customer(conn, customer).await?;
+            learnt = new;
             if known.customer_id != customer.customer_id {
                 tracing::warn!(
                     first = %known.customer_id,
@@ -88,14 +92,17 @@ pub async fn tell(
     };
     if let Some(known) = known {
         // Facts are parked only while no customer is known, so only an
-        // event that names the customer can have any to move.
-        if customer.is_some() {
+        // event that names the customer first can have any to move.
+        if learnt {
             let moved = store::unpark(conn, order_id, known.customer_id).await?;
             if moved > 0 {
                 tracing::info!(moved, "parked notifications moved into the inbox");
             }
         }
-        if let Some(email) = &known.email {
+        // Every notification made while the address was known has its
+        // email queued in the transaction that made it.
+        let new_mail = learnt || matches!(told, Told::Told);
+        if let (Some(email), true) = (&known.email, new_mail) {
             for notification_id in store::claim_unsent_emails(conn, order_id, email).await? {
                 job_queue::enqueue(
                     conn,

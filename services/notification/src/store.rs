@@ -39,27 +39,36 @@ pub async fn lock_order(conn: &mut PgConnection, order_id: Uuid) -> Result<(), s
 
 /// Records whom `customer.order_id` belongs to. A known address is kept when
 /// an event carries none; the customer of an order never changes, so a
-/// different one is ignored (and logged by the caller).
+/// different one is ignored (and logged by the caller). Also says whether
+/// this taught notification something: the customer, or a new address (the
+/// row is written only then). The caller holds the order's lock.
 #[tracing::instrument(skip_all, fields(order_id = %customer.order_id))]
 pub async fn remember_customer(
     conn: &mut PgConnection,
     customer: &Customer,
-) -> Result<KnownCustomer, sqlx::Error> {
+) -> Result<(KnownCustomer, bool), sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO order_customers (order_id, customer_id, email) VALUES ($1, $2, $3)
-         ON CONFLICT (order_id) DO UPDATE
-         SET email = COALESCE(EXCLUDED.email, order_customers.email), updated_at = now()
-         RETURNING customer_id, email",
+        "WITH known AS (SELECT customer_id, email FROM order_customers WHERE order_id = $1),
+              saved AS (
+                  INSERT INTO order_customers (order_id, customer_id, email) VALUES ($1, $2, $3)
+                  ON CONFLICT (order_id) DO UPDATE SET email = EXCLUDED.email, updated_at = now()
+                  WHERE EXCLUDED.email IS NOT NULL
+                    AND order_customers.email IS DISTINCT FROM EXCLUDED.email
+                  RETURNING customer_id, email)
+         SELECT customer_id, email, true AS learnt FROM saved
+         UNION ALL
+         SELECT customer_id, email, false FROM known WHERE NOT EXISTS (SELECT 1 FROM saved)",
     )
     .bind(customer.order_id)
     .bind(customer.customer_id)
     .bind(&customer.email)
     .fetch_one(conn)
     .await?;
-    Ok(KnownCustomer {
+    let known = KnownCustomer {
         customer_id: row.get("customer_id"),
         email: row.get("email"),
-    })
+    };
+    Ok((known, row.get("learnt")))
 }
 
 /// The order's customer, if an event has named them.

@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use support::{Journey, Notifier, CARRIER, TRACKING};
+use support::{Fact, Journey, Notifier, CARRIER, TRACKING};
 
 /// `kind → how many`, per order, of the customer's inbox.
 fn kinds_of(inbox: &[Value], order_id: uuid::Uuid) -> BTreeMap<String, usize> {
@@ -136,7 +136,7 @@ async fn payment_and_dispatch_events_before_the_order_wait_for_it_and_are_then_t
         .collect();
 
     notifier.publish(&early).await;
-    notifier.handled(early.len() as i64).await;
+    notifier.handled(Fact::acted_on_in(&early)).await;
     // Nobody is told yet, and nothing is lost: the facts wait for the order.
     assert!(notifier.inbox(journey.customer_id).await.is_empty());
     let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM parked_notifications")
@@ -183,7 +183,7 @@ async fn every_event_sent_again_as_a_new_event_tells_nothing_new() {
 
     // The same facts under new event ids, as a re-drive publishes them.
     notifier.publish(&facts).await;
-    notifier.handled(2 * facts.len() as i64).await;
+    notifier.handled(2 * Fact::acted_on_in(&facts)).await;
 
     let again = notifier.inbox(journey.customer_id).await;
     assert_eq!(again, first);

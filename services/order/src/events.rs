@@ -96,85 +96,119 @@ impl Handler<CheckoutEvent> for Saga {
 
 #[async_trait]
 impl Handler<CatalogEvent> for Saga {
+    fn acts_on(&self, event: &CatalogEvent) -> bool {
+        catalog_input(event).is_some()
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, event_type = event.event_type()))]
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &Envelope<CatalogEvent>,
     ) -> Result<(), HandlerError> {
-        let (order_id, input) = match &event.event {
-            CatalogEvent::StockReserved(reserved) => (reserved.order_id, Input::StockReserved),
-            CatalogEvent::StockRejected(rejected) => (rejected.order_id, Input::StockRejected),
-            // Catalog's answer to our own release, and the offerings' life: nothing to do.
-            CatalogEvent::StockReleased(_) | CatalogEvent::OfferingChanged(_) => return Ok(()),
-        };
-        self.run(conn, order_id, input, event).await
+        match catalog_input(&event.event) {
+            Some((order_id, input)) => self.run(conn, order_id, input, event).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// What catalog's answer asks of the order.
+fn catalog_input(event: &CatalogEvent) -> Option<(Uuid, Input)> {
+    match event {
+        CatalogEvent::StockReserved(reserved) => Some((reserved.order_id, Input::StockReserved)),
+        CatalogEvent::StockRejected(rejected) => Some((rejected.order_id, Input::StockRejected)),
+        // Catalog's answer to our own release, and the offerings' life: nothing to do.
+        CatalogEvent::StockReleased(_) | CatalogEvent::OfferingChanged(_) => None,
     }
 }
 
 #[async_trait]
 impl Handler<PaymentEvent> for Saga {
+    fn acts_on(&self, event: &PaymentEvent) -> bool {
+        payment_input(event).is_some()
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id(), event_type = event.event_type()))]
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &Envelope<PaymentEvent>,
     ) -> Result<(), HandlerError> {
-        let input = match &event.event {
-            PaymentEvent::PaymentSuccessful(paid) => Input::PaymentSucceeded {
-                authorization_id: paid.authorization_id,
-                transaction_id: paid.transaction_id.clone(),
-            },
-            PaymentEvent::PaymentFailed(failed) => Input::PaymentFailed {
-                authorization_id: failed.authorization_id,
-                reason: failed.reason.clone(),
-            },
-            PaymentEvent::PaymentRefunded(refunded) => Input::RefundSucceeded {
-                refund_id: refunded.refund_id,
-            },
-            PaymentEvent::PaymentRefundFailed(failed) => Input::RefundFailed {
-                refund_id: failed.refund_id,
-                reason: failed.reason.clone(),
-            },
-            // Checkout's authorization, the capture under way and a void
-            // done: the order already is where these leave it.
-            PaymentEvent::PaymentAuthorized(_)
-            | PaymentEvent::PaymentProcessing(_)
-            | PaymentEvent::PaymentVoided(_) => return Ok(()),
-        };
-        self.run(conn, event.event.order_id(), input, event).await
+        match payment_input(&event.event) {
+            Some(input) => self.run(conn, event.event.order_id(), input, event).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// What the payment's outcome asks of the order.
+fn payment_input(event: &PaymentEvent) -> Option<Input> {
+    match event {
+        PaymentEvent::PaymentSuccessful(paid) => Some(Input::PaymentSucceeded {
+            authorization_id: paid.authorization_id,
+            transaction_id: paid.transaction_id.clone(),
+        }),
+        PaymentEvent::PaymentFailed(failed) => Some(Input::PaymentFailed {
+            authorization_id: failed.authorization_id,
+            reason: failed.reason.clone(),
+        }),
+        PaymentEvent::PaymentRefunded(refunded) => Some(Input::RefundSucceeded {
+            refund_id: refunded.refund_id,
+        }),
+        PaymentEvent::PaymentRefundFailed(failed) => Some(Input::RefundFailed {
+            refund_id: failed.refund_id,
+            reason: failed.reason.clone(),
+        }),
+        // Checkout's authorization, the capture under way and a void
+        // done: the order already is where these leave it.
+        PaymentEvent::PaymentAuthorized(_)
+        | PaymentEvent::PaymentProcessing(_)
+        | PaymentEvent::PaymentVoided(_) => None,
     }
 }
 
 #[async_trait]
 impl Handler<DispatchEvent> for Saga {
+    fn acts_on(&self, event: &DispatchEvent) -> bool {
+        dispatch_input(event).is_some()
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id(), business_id = %event.event.business_id(), event_type = event.event_type()))]
     async fn handle(
         &self,
         conn: &mut PgConnection,
         event: &Envelope<DispatchEvent>,
     ) -> Result<(), HandlerError> {
-        let business_id = event.event.business_id();
-        let input = match &event.event {
-            DispatchEvent::OrderDispatched(_) => Input::Dispatched { business_id },
-            DispatchEvent::OrderConfirmed(_) => Input::Confirmed { business_id },
-            DispatchEvent::OrderShipped(shipped) => Input::Shipped {
-                business_id,
-                tracking: Tracking {
-                    carrier: shipped.carrier.clone(),
-                    tracking_number: shipped.tracking_number.clone(),
-                },
-            },
-            DispatchEvent::OrderDelivered(_) => Input::Delivered { business_id },
-            DispatchEvent::OrderDeclined(declined) => Input::Declined {
-                business_id,
-                reason: declined.reason.clone(),
-            },
-            DispatchEvent::OrderWithdrawn(_) => Input::Withdrawn { business_id },
-            // For operators; the dispatcher declines the part with it, and
-            // the order compensates on that `order_declined` only.
-            DispatchEvent::DispatchFailed(_) => return Ok(()),
-        };
-        self.run(conn, event.event.order_id(), input, event).await
+        match dispatch_input(&event.event) {
+            Some(input) => self.run(conn, event.event.order_id(), input, event).await,
+            None => Ok(()),
+        }
     }
+}
+
+/// What a business's part asks of the order.
+fn dispatch_input(event: &DispatchEvent) -> Option<Input> {
+    let business_id = event.business_id();
+    let input = match event {
+        DispatchEvent::OrderDispatched(_) => Input::Dispatched { business_id },
+        DispatchEvent::OrderConfirmed(_) => Input::Confirmed { business_id },
+        DispatchEvent::OrderShipped(shipped) => Input::Shipped {
+            business_id,
+            tracking: Tracking {
+                carrier: shipped.carrier.clone(),
+                tracking_number: shipped.tracking_number.clone(),
+            },
+        },
+        DispatchEvent::OrderDelivered(_) => Input::Delivered { business_id },
+        DispatchEvent::OrderDeclined(declined) => Input::Declined {
+            business_id,
+            reason: declined.reason.clone(),
+        },
+        DispatchEvent::OrderWithdrawn(_) => Input::Withdrawn { business_id },
+        // For operators; the dispatcher declines the part with it, and
+        // the order compensates on that `order_declined` only.
+        DispatchEvent::DispatchFailed(_) => return None,
+    };
+    Some(input)
 }

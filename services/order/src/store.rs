@@ -390,8 +390,35 @@ pub async fn failed_refunds(conn: &mut PgConnection) -> Result<i64, sqlx::Error>
         .await
 }
 
+/// The lines, parts, refunds and history of the orders `$1`, in one
+/// statement (an order is read on every step of its saga and every time
+/// its page is polled): one row per child, `kind` saying which, each kind
+/// in its own order.
+const CHILDREN_SQL: &str = "
+    SELECT 'line' AS kind, order_id, position::bigint AS ordinal,
+           offering_id, business_id, title, quantity, unit_price_minor, points_applied,
+           discount_minor, amount_due_minor,
+           NULL::text AS status, NULL::text AS carrier, NULL::text AS tracking_number,
+           NULL::text AS reason, NULL::uuid AS refund_id, NULL::bigint AS amount_minor,
+           NULL::bigint AS points, NULL::text AS state, NULL::text AS failure,
+           NULL::timestamptz AS at
+      FROM order_lines WHERE order_id = ANY($1)
+    UNION ALL
+    SELECT 'part', order_id, position, NULL, business_id, NULL, NULL, NULL, NULL, NULL, NULL,
+           status, carrier, tracking_number, reason, NULL, NULL, NULL, NULL, NULL, NULL
+      FROM fulfillments WHERE order_id = ANY($1)
+    UNION ALL
+    SELECT 'refund', order_id, made, NULL, business_id, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL, reason, refund_id, amount_minor, points, state, failure, at
+      FROM refunds WHERE order_id = ANY($1)
+    UNION ALL
+    SELECT 'history', order_id, position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           status, NULL, NULL, reason, NULL, NULL, NULL, NULL, NULL, at
+      FROM order_history WHERE order_id = ANY($1)
+    ORDER BY kind, order_id, ordinal";
+
 /// Reads the lines, parts, refunds and history of the orders in `rows`,
-/// four queries however many orders.
+/// one query however many orders.
 async fn complete(
     conn: &mut PgConnection,
     rows: Vec<PgRow>,
@@ -404,63 +431,47 @@ async fn complete(
         .map(|row| row.try_get("id"))
         .collect::<Result<_, _>>()?;
     let mut lines: HashMap<Uuid, Vec<Line>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT * FROM order_lines WHERE order_id = ANY($1) ORDER BY order_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let quantity: i32 = row.try_get("quantity")?;
-        lines
-            .entry(row.try_get("order_id")?)
-            .or_default()
-            .push(Line {
-                offering_id: row.try_get("offering_id")?,
-                business_id: row.try_get("business_id")?,
-                title: row.try_get("title")?,
-                quantity: u32::try_from(quantity).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                unit_price_minor: row.try_get("unit_price_minor")?,
-                points_applied: row.try_get("points_applied")?,
-                discount_minor: row.try_get("discount_minor")?,
-                amount_due_minor: row.try_get("amount_due_minor")?,
-            });
-    }
     let mut parts: HashMap<Uuid, Vec<Fulfillment>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT * FROM fulfillments WHERE order_id = ANY($1) ORDER BY order_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let carrier: Option<String> = row.try_get("carrier")?;
-        let tracking_number: Option<String> = row.try_get("tracking_number")?;
-        parts
-            .entry(row.try_get("order_id")?)
-            .or_default()
-            .push(Fulfillment {
-                business_id: row.try_get("business_id")?,
-                status: parse(&row, "status", FulfillmentStatus::parse)?,
-                tracking: carrier
-                    .zip(tracking_number)
-                    .map(|(carrier, tracking_number)| Tracking {
-                        carrier,
-                        tracking_number,
-                    }),
-                reason: row.try_get("reason")?,
-            });
-    }
     let mut refunds: HashMap<Uuid, Vec<Refund>> = HashMap::new();
-    for row in sqlx::query("SELECT * FROM refunds WHERE order_id = ANY($1) ORDER BY order_id, made")
+    let mut history: HashMap<Uuid, Vec<HistoryEntry>> = HashMap::new();
+    for row in sqlx::query(CHILDREN_SQL)
         .bind(&ids)
         .fetch_all(&mut *conn)
         .await?
     {
-        refunds
-            .entry(row.try_get("order_id")?)
-            .or_default()
-            .push(Refund {
+        let order_id: Uuid = row.try_get("order_id")?;
+        let kind: &str = row.try_get("kind")?;
+        match kind {
+            "line" => {
+                let quantity: i32 = row.try_get("quantity")?;
+                lines.entry(order_id).or_default().push(Line {
+                    offering_id: row.try_get("offering_id")?,
+                    business_id: row.try_get("business_id")?,
+                    title: row.try_get("title")?,
+                    quantity: u32::try_from(quantity)
+                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    unit_price_minor: row.try_get("unit_price_minor")?,
+                    points_applied: row.try_get("points_applied")?,
+                    discount_minor: row.try_get("discount_minor")?,
+                    amount_due_minor: row.try_get("amount_due_minor")?,
+                });
+            }
+            "part" => {
+                let carrier: Option<String> = row.try_get("carrier")?;
+                let tracking_number: Option<String> = row.try_get("tracking_number")?;
+                parts.entry(order_id).or_default().push(Fulfillment {
+                    business_id: row.try_get("business_id")?,
+                    status: parse(&row, "status", FulfillmentStatus::parse)?,
+                    tracking: carrier
+                        .zip(tracking_number)
+                        .map(|(carrier, tracking_number)| Tracking {
+                            carrier,
+                            tracking_number,
+                        }),
+                    reason: row.try_get("reason")?,
+                });
+            }
+            "refund" => refunds.entry(order_id).or_default().push(Refund {
                 refund_id: row.try_get("refund_id")?,
                 business_id: row.try_get("business_id")?,
                 amount_minor: row.try_get("amount_minor")?,
@@ -469,24 +480,14 @@ async fn complete(
                 state: parse(&row, "state", RefundState::parse)?,
                 failure: row.try_get("failure")?,
                 at: row.try_get("at")?,
-            });
-    }
-    let mut history: HashMap<Uuid, Vec<HistoryEntry>> = HashMap::new();
-    for row in sqlx::query(
-        "SELECT * FROM order_history WHERE order_id = ANY($1) ORDER BY order_id, position",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        history
-            .entry(row.try_get("order_id")?)
-            .or_default()
-            .push(HistoryEntry {
+            }),
+            "history" => history.entry(order_id).or_default().push(HistoryEntry {
                 status: status(&row, "status")?,
                 at: row.try_get("at")?,
                 reason: row.try_get("reason")?,
-            });
+            }),
+            other => return Err(unknown("kind", other)),
+        }
     }
     rows.into_iter()
         .map(|row| {

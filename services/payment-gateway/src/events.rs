@@ -155,6 +155,15 @@ pub struct OrderCommandHandler {
 
 #[async_trait]
 impl Handler<OrderEvent> for OrderCommandHandler {
+    fn acts_on(&self, event: &OrderEvent) -> bool {
+        matches!(
+            event,
+            OrderEvent::PaymentCaptureRequested(_)
+                | OrderEvent::PaymentVoidRequested(_)
+                | OrderEvent::PaymentRefundRequested(_)
+        )
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
     async fn handle(
         &self,

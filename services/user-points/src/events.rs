@@ -125,6 +125,15 @@ pub struct OrderCommandHandler {
 
 #[async_trait]
 impl Handler<OrderEvent> for OrderCommandHandler {
+    fn acts_on(&self, event: &OrderEvent) -> bool {
+        matches!(
+            event,
+            OrderEvent::PointsSpendRequested(_)
+                | OrderEvent::PointsReleaseRequested(_)
+                | OrderEvent::PointsRefundRequested(_)
+        )
+    }
+
     #[tracing::instrument(skip_all, fields(event_id = %event.event_id, order_id = %event.event.order_id()))]
     async fn handle(
         &self,

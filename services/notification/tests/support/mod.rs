@@ -95,6 +95,28 @@ pub enum Fact {
     Dispatch(DispatchEvent),
 }
 
+impl Fact {
+    /// Whether notification's handler acts on it, and so records it in its
+    /// inbox; the others are passed over.
+    pub fn acted_on(&self) -> bool {
+        use messaging::Handler;
+        use notification::events::{
+            CheckoutHandler, DispatchHandler, OrderHandler, PaymentHandler,
+        };
+        match self {
+            Fact::Checkout(event) => CheckoutHandler.acts_on(event),
+            Fact::Order(event) => OrderHandler.acts_on(event),
+            Fact::Payment(event) => PaymentHandler.acts_on(event),
+            Fact::Dispatch(event) => DispatchHandler.acts_on(event),
+        }
+    }
+
+    /// How many of `facts` notification's handlers act on.
+    pub fn acted_on_in(facts: &[Fact]) -> i64 {
+        facts.iter().filter(|fact| fact.acted_on()).count() as i64
+    }
+}
+
 impl Notifier {
     pub fn bootstrap(&self) -> &str {
         self.broker.bootstrap_servers()
@@ -233,7 +255,8 @@ impl Notifier {
             .expect("count handled events")
     }
 
-    /// Waits until the consumers have handled `count` events in all.
+    /// Waits until the consumers have handled `count` events in all (those
+    /// they act on: [`Fact::acted_on_in`]).
     pub async fn handled(&self, count: i64) {
         test_harness::eventually(PATIENCE, &format!("{count} events handled"), || async {
             self.events_handled().await >= count
