@@ -105,6 +105,28 @@ fn database_timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// `503 database_busy` with `Retry-After: 1` when `error` is the database
+/// giving up on a statement by a timeout or the pool having no connection
+/// free in time (logged as a warning): overload, which a client may retry.
+pub(crate) fn database_busy(error: &(dyn std::error::Error + 'static)) -> Option<Response> {
+    if !database_timed_out(error) {
+        return None;
+    }
+    tracing::warn!(code = DATABASE_BUSY.code, error = %Chain(error), "the database gave up on a statement");
+    Some(
+        Problem::new(
+            DATABASE_BUSY.status,
+            DATABASE_BUSY.code,
+            "The database is busy right now; try again shortly.",
+        )
+        .with_header(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        )
+        .into_response(),
+    )
+}
+
 /// A service's edge error, as [`error_table!`](crate::error_table) declares it.
 pub trait ErrorTable: std::error::Error + Sized + 'static {
     /// The service's own rows, one per variant, for the OpenAPI document.
@@ -129,18 +151,10 @@ pub fn respond<E: ErrorTable>(error: E) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal_error",
     ));
-    if row.status == StatusCode::INTERNAL_SERVER_ERROR && database_timed_out(&error) {
-        tracing::warn!(code = DATABASE_BUSY.code, error = %Chain(&error), "the database gave up on a statement");
-        return Problem::new(
-            DATABASE_BUSY.status,
-            DATABASE_BUSY.code,
-            "The database is busy right now; try again shortly.",
-        )
-        .with_header(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from_static("1"),
-        )
-        .into_response();
+    if row.status == StatusCode::INTERNAL_SERVER_ERROR {
+        if let Some(busy) = database_busy(&error) {
+            return busy;
+        }
     }
     if row.status.is_server_error() {
         tracing::error!(code = row.code, error = %Chain(&error), "request failed");

@@ -255,10 +255,15 @@ pub async fn middleware(
         .await
         {
             Ok(response) => response,
-            Err(error) => {
-                tracing::error!(error = ?error, key = %scope.key, "idempotency store failed");
-                Problem::internal().into_response()
-            }
+            Err(error) => match crate::error::database_busy(&error) {
+                // Overload: a retry with the same key replays the stored
+                // answer, or runs the handler once the key is free.
+                Some(busy) => busy,
+                None => {
+                    tracing::error!(error = ?error, key = %scope.key, "idempotency store failed");
+                    Problem::internal().into_response()
+                }
+            },
         }
     };
     let task = tokio::spawn(in_context(context, keyed).instrument(tracing::Span::current()));

@@ -255,6 +255,56 @@ async fn a_5xx_is_not_stored_so_the_retry_runs_again() {
 }
 
 #[tokio::test]
+async fn a_key_store_without_a_free_connection_answers_503_and_the_retry_runs_once() {
+    let shop = shop().await;
+    let starved = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_millis(100))
+        .connect_with((*shop.pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let auth = Authenticator::new(AuthConfig::hs256(JWT_SECRET)).unwrap();
+    let router = Router::new()
+        .route("/v1/things", post(create_thing))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Idempotency::required(starved.clone(), auth),
+            idempotency::middleware,
+        ))
+        .with_state(shop.calls.clone());
+    let server = support::start(router, Registry::new()).await;
+    let user = Uuid::new_v4();
+    let send = || {
+        shop.client
+            .post(server.url("/v1/things"))
+            .bearer_auth(token(user, Role::Civilian))
+            .header("content-type", "application/json")
+            .header("idempotency-key", "busy-now")
+            .body(r#"{"name":"lamp"}"#)
+            .send()
+    };
+
+    let held = starved.acquire().await.unwrap();
+    let busy = send().await.unwrap();
+    assert_eq!(busy.status().as_u16(), 503);
+    assert_eq!(
+        busy.headers().get("retry-after").map(|v| v.as_bytes()),
+        Some(&b"1"[..])
+    );
+    let body: Value = busy.json().await.unwrap();
+    assert_eq!(body["code"], "database_busy");
+    assert_eq!(
+        shop.runs(),
+        0,
+        "nothing ran while the key could not be stored"
+    );
+
+    drop(held);
+    let retry = send().await.unwrap();
+    assert_eq!(retry.status().as_u16(), 201);
+    assert_eq!(shop.runs(), 1);
+}
+
+#[tokio::test]
 async fn another_body_with_the_same_key_is_refused_and_changes_nothing() {
     let shop = shop().await;
     let user = Uuid::new_v4();
