@@ -596,6 +596,33 @@ enum Step {
     },
 }
 
+/// An entry's event for the handler, its parts borrowed from the entry.
+struct Work<'a> {
+    entry: &'a Entry,
+    route: &'a dyn Route,
+    header: &'a EnvelopeHeader,
+    event: &'a Decoded,
+}
+
+impl<'a> Work<'a> {
+    /// The entry's work, when it is for the handler.
+    fn of(entry: &'a Entry) -> Option<Self> {
+        match &entry.step {
+            Step::Handle {
+                route,
+                header,
+                event,
+            } => Some(Work {
+                entry,
+                route: route.as_ref(),
+                header,
+                event,
+            }),
+            Step::PassOver | Step::DeadLetter(_) => None,
+        }
+    }
+}
+
 /// Whether a partition's worker goes on.
 enum Flow {
     Continue,
@@ -608,7 +635,6 @@ enum Flow {
 enum Outcome {
     Handled,
     Duplicate,
-    Skipped,
     DeadLettered,
     /// Shutdown came first; the offset stays where it was.
     Interrupted,
@@ -755,10 +781,7 @@ impl Worker {
         if !self.still_ours(last) {
             return Flow::Continue;
         }
-        let work: Vec<&Entry> = run
-            .iter()
-            .filter(|entry| matches!(entry.step, Step::Handle { .. }))
-            .collect();
+        let work: Vec<Work<'_>> = run.iter().filter_map(Work::of).collect();
         let together = work.len() > 1
             && match self.attempt_together(&work).await {
                 Ok(()) => true,
@@ -770,13 +793,14 @@ impl Worker {
                 }
             };
         if !together {
-            for entry in work {
+            for work in &work {
+                let entry = work.entry;
                 if !self.still_ours(entry) {
                     return Flow::Continue;
                 }
                 let outcome = entry
                     .trace
-                    .scope(self.process(entry).instrument(entry.span.clone()))
+                    .scope(self.process(work).instrument(entry.span.clone()))
                     .await;
                 if let Outcome::Interrupted = outcome {
                     return Flow::Stop;
@@ -800,21 +824,13 @@ impl Worker {
 
     /// One event for the handler, retried while its failure is transient
     /// and the database away, dead-lettered when retrying cannot help.
-    async fn process(&self, entry: &Entry) -> Outcome {
-        let Step::Handle {
-            route,
-            header,
-            event,
-        } = &entry.step
-        else {
-            return Outcome::Skipped;
-        };
-        let message = &entry.message;
+    async fn process(&self, work: &Work<'_>) -> Outcome {
+        let message = &work.entry.message;
         let topic = message.topic();
         let mut attempt = 1;
         let mut outage_backoff = Duration::from_millis(100);
         loop {
-            match self.attempt(route.as_ref(), message, header, event).await {
+            match self.attempt(work).await {
                 Ok(outcome) => return outcome,
                 Err(Failure::Outage(error)) => {
                     tracing::warn!(error = ?error, retry_in = ?outage_backoff, "database unavailable; waiting");
@@ -851,13 +867,14 @@ impl Worker {
     }
 
     /// One try: inbox record and handler in one transaction.
-    async fn attempt(
-        &self,
-        route: &dyn Route,
-        message: &OwnedMessage,
-        header: &EnvelopeHeader,
-        event: &Decoded,
-    ) -> Result<Outcome, Failure> {
+    async fn attempt(&self, work: &Work<'_>) -> Result<Outcome, Failure> {
+        let Work {
+            entry,
+            route,
+            header,
+            event,
+        } = work;
+        let message = &entry.message;
         let mut tx = self.pool.begin().await.map_err(Failure::outage)?;
         let recorded = sqlx::query(
             "INSERT INTO messaging_inbox (consumer, event_id, topic, event_type)
@@ -886,19 +903,8 @@ impl Worker {
     /// statement, then each handler in turn, each in its event's span. Any
     /// failure rolls all of them back, for [`Worker::process`] to take one
     /// by one.
-    async fn attempt_together(&self, work: &[&Entry]) -> anyhow::Result<()> {
-        let topic = work[0].message.topic();
-        let handled: Vec<(&Entry, &dyn Route, &EnvelopeHeader, &Decoded)> = work
-            .iter()
-            .filter_map(|entry| match &entry.step {
-                Step::Handle {
-                    route,
-                    header,
-                    event,
-                } => Some((*entry, route.as_ref(), header, event)),
-                Step::PassOver | Step::DeadLetter(_) => None,
-            })
-            .collect();
+    async fn attempt_together(&self, work: &[Work<'_>]) -> anyhow::Result<()> {
+        let topic = work[0].entry.message.topic();
         let mut tx = self.pool.begin().await?;
         // Batches of two partitions may take the same rows in opposite
         // orders; rather than wait for the deadlock to be found, give up
@@ -906,11 +912,8 @@ impl Worker {
         sqlx::query("SET LOCAL lock_timeout = '100ms'")
             .execute(&mut *tx)
             .await?;
-        let ids: Vec<Uuid> = handled.iter().map(|(_, _, h, _)| h.event_id).collect();
-        let types: Vec<&str> = handled
-            .iter()
-            .map(|(_, _, h, _)| h.event_type.as_str())
-            .collect();
+        let ids: Vec<Uuid> = work.iter().map(|w| w.header.event_id).collect();
+        let types: Vec<&str> = work.iter().map(|w| w.header.event_type.as_str()).collect();
         let mut fresh: HashSet<Uuid> = sqlx::query_scalar(
             "INSERT INTO messaging_inbox (consumer, event_id, topic, event_type)
              SELECT $1, id, $3, event_type FROM UNNEST($2::uuid[], $4::text[]) AS e(id, event_type)
@@ -926,8 +929,14 @@ impl Worker {
         .into_iter()
         .collect();
         let (done, held) = crate::wake::hold(async {
-            let mut done = Vec::with_capacity(handled.len());
-            for (entry, route, header, event) in handled {
+            let mut done = Vec::with_capacity(work.len());
+            for Work {
+                entry,
+                route,
+                header,
+                event,
+            } in work
+            {
                 // A redelivery, or the same event twice in one batch.
                 if !fresh.remove(&header.event_id) {
                     entry.span.in_scope(|| self.duplicate(topic));

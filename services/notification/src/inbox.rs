@@ -102,7 +102,7 @@ pub async fn tell(
         // Every notification made while the address was known has its
         // email queued in the transaction that made it.
         let new_mail = learnt || matches!(told, Told::Told);
-        if let (Some(email), true) = (&known.email, new_mail) {
+        if let Some(email) = known.email.as_deref().filter(|_| new_mail) {
             for notification_id in store::claim_unsent_emails(conn, order_id, email).await? {
                 job_queue::enqueue(
                     conn,
