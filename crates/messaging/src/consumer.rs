@@ -24,6 +24,13 @@
 //! `<topic>.dlq` with the error in its headers and the partition moves on. A
 //! database or broker outage is not the message's fault: the runner waits it
 //! out instead of dead-lettering.
+//!
+//! Offsets are committed by the runner, every half second and before a
+//! rebalance. A client that lost the broker commits nothing more and is
+//! replaced by a new one once the broker answers again (see
+//! [`ConsumerRunner::run`]): the broker may have come back without its
+//! state, and a position in a log it no longer has, committed into the new
+//! log, would skip that log's first messages.
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
@@ -38,9 +45,11 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
+use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::FutureRecord;
 use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use shared_events::{Envelope, EnvelopeHeader, EventFamily, Topic};
 use sqlx::{PgConnection, PgPool};
@@ -285,9 +294,19 @@ fn unhandled(stats: &rdkafka::statistics::Partition) -> Option<i64> {
 
 impl ConsumerContext for LagContext {
     /// Runs before the assignment changes: every message received from now
-    /// on belongs to the next assignment.
-    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, _rebalance: &Rebalance<'_>) {
+    /// on belongs to the next assignment. Partitions taken away get the
+    /// offsets stored for them committed first, so their next owner starts
+    /// where this member stopped; unless this client lost the broker, whose
+    /// positions may be of logs the broker no longer has.
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Rebalance::Revoke(_) = rebalance {
+            if !self.errors.loss().happened() {
+                if let Err(error) = consumer.commit_consumer_state(CommitMode::Sync) {
+                    tracing::debug!(%error, "no offsets committed before the rebalance");
+                }
+            }
+        }
     }
 
     /// The group's assignor is eager (librdkafka's default `range,roundrobin`):
@@ -437,102 +456,235 @@ impl ConsumerRunner {
 
     /// Consumes until `shutdown` is cancelled; then lets each partition finish
     /// the message in hand and commits the stored offsets.
+    ///
+    /// A client that lost the broker is not trusted when the broker comes
+    /// back (see [`kafka::BrokerLoss`]), so it is let go at once, with its
+    /// dead-letter producer, and commits nothing more: when a broker that
+    /// lost its state made the topics again, librdkafka was seen crashing in
+    /// the clients that knew the old ones. Once the broker answers with the
+    /// topics again, a new client joins the group afresh and starts from the
+    /// group's committed offsets, or from the beginning of a log the broker
+    /// made anew. Whatever that reads twice, the inbox turns into nothing.
     pub async fn run(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         self.check()?;
         if self.routes.is_empty() {
             self.joined.store(true, Ordering::Relaxed);
             return Ok(());
         }
+        while let Ended::BrokerLost(at) = self.run_session(&shutdown).await? {
+            tracing::warn!(
+                group = %self.config.group_id,
+                "the consumer lost the broker; a new one takes over once the broker answers"
+            );
+            if !self.await_return(at, &shutdown).await {
+                break;
+            }
+            self.metrics.consumer_renewals.inc();
+            tracing::warn!(
+                group = %self.config.group_id,
+                "the broker is back after an outage, perhaps without its state; consuming through a new client"
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until the broker answers with the topics again, and the group
+    /// has let go of the client lost at `lost_at`, which could not say
+    /// goodbye: a member that joins while the group still counts the old one
+    /// waits for it, and tansu was seen giving such a member no partitions
+    /// at all. False when shutdown came first.
+    async fn await_return(
+        &self,
+        lost_at: tokio::time::Instant,
+        shutdown: &CancellationToken,
+    ) -> bool {
+        let topics: Vec<&str> = self.routes.keys().copied().collect();
+        loop {
+            if lost_at.elapsed() >= SESSION_TIMEOUT
+                && kafka::broker_answers(&self.config.bootstrap, &topics, Duration::from_secs(1))
+                    .await
+            {
+                return true;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                () = shutdown.cancelled() => return false,
+            }
+        }
+    }
+
+    /// Consumes through one client until shutdown, or until that client
+    /// lost the broker.
+    async fn run_session(&self, shutdown: &CancellationToken) -> anyhow::Result<Ended> {
+        self.joined.store(false, Ordering::Relaxed);
+        let errors = kafka::ErrorThrottle::default();
+        let loss = errors.loss();
+        let topics: Vec<&str> = self.routes.keys().copied().collect();
         let consumer: Arc<Closing> = Arc::new(Closing(Some(
             consumer_config(&self.config)
                 .create_with_context(LagContext {
                     group: self.config.group_id.clone(),
-                    topics: self.routes.keys().copied().collect(),
+                    topics: topics.clone(),
                     metrics: self.metrics.clone(),
                     joined: self.joined.clone(),
                     generation: self.generation.clone(),
-                    errors: kafka::ErrorThrottle::default(),
+                    errors,
                 })
                 .context("failed to create Kafka consumer")?,
         )));
-        let topics: Vec<&str> = self.routes.keys().copied().collect();
         consumer
             .subscribe(&topics)
             .with_context(|| format!("failed to subscribe to {topics:?}"))?;
-        let worker = Arc::new(Worker {
+        let mut handlers = Handlers::new(Arc::new(Worker {
             config: self.config.clone(),
             pool: self.pool.clone(),
             metrics: self.metrics.clone(),
-            routes: self.routes,
+            routes: self.routes.clone(),
             dead_letters: reliable_producer(&self.config.bootstrap)?,
             consumer: consumer.clone(),
-            shutdown: shutdown.clone(),
+            // Ends the handlers' work: on shutdown, or when the client
+            // lost the broker.
+            stop: shutdown.child_token(),
             generation: self.generation.clone(),
-        });
+        }));
         tracing::info!(group = %self.config.group_id, ?topics, "consumer started");
 
-        let mut partitions: HashMap<(String, i32), mpsc::Sender<Received>> = HashMap::new();
-        let mut tasks = JoinSet::new();
         let mut failure = None;
-        loop {
+        let mut ticks = tokio::time::interval(COMMIT_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ended = loop {
             let received = tokio::select! {
                 received = consumer.recv() => received,
-                () = shutdown.cancelled() => break,
+                _ = ticks.tick() => {
+                    if loss.happened() {
+                        break Ended::BrokerLost(tokio::time::Instant::now());
+                    }
+                    commit_stored(&consumer);
+                    continue;
+                }
+                () = shutdown.cancelled() => break Ended::Shutdown,
             };
             let message = match received {
-                Ok(message) => Received {
-                    generation: self.generation.load(Ordering::SeqCst),
-                    message: message.detach(),
-                },
+                Ok(message) => message.detach(),
                 Err(error) => {
-                    tracing::warn!(error = %error, "Kafka consumer error");
+                    consumer.context().errors.report(&error, "consuming");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             };
-            let key = (
-                message.message.topic().to_owned(),
-                message.message.partition(),
-            );
-            let sender = partitions.entry(key).or_insert_with(|| {
-                let (sender, receiver) = mpsc::channel(worker.config.partition_buffer);
-                tasks.spawn(worker.clone().run_partition(receiver));
-                sender
-            });
+            let received = Received {
+                generation: self.generation.load(Ordering::SeqCst),
+                message,
+            };
             tokio::select! {
-                sent = sender.send(message) => if let Err(unsent) = sent {
-                    // The partition's worker gave up (a dead letter it could
-                    // not write): stop consuming altogether rather than skip
-                    // the message; the service stops and its restart resumes
-                    // from the last committed offset.
-                    let message = unsent.0.message;
-                    failure = Some(anyhow::anyhow!(
-                        "stopped handling {}[{}] at offset {}: a message could be neither handled nor dead-lettered",
-                        message.topic(), message.partition(), message.offset()
-                    ));
-                    break;
+                handed = handlers.hand(received) => if let Err(error) = handed {
+                    failure = Some(error);
+                    break Ended::Shutdown;
                 },
-                () = shutdown.cancelled() => break,
+                () = shutdown.cancelled() => break Ended::Shutdown,
             }
-        }
-        drop(partitions);
-        while tasks.join_next().await.is_some() {}
-        // A synchronous commit blocks its thread, for as long as the broker
-        // takes to answer; keep it off the async workers.
-        let committer = consumer.clone();
-        let committed =
-            tokio::task::spawn_blocking(move || committer.commit_consumer_state(CommitMode::Sync));
-        match tokio::time::timeout(Duration::from_secs(5), committed).await {
-            Ok(Ok(Ok(()))) => {}
-            // Nothing stored since the last commit, the group is gone, or the
-            // broker is: anything uncommitted is redelivered and deduped.
-            outcome => tracing::debug!(?outcome, "final offset commit did not complete"),
+        };
+        handlers.stop().await;
+        if loss.happened() {
+            // Its positions may be of logs the broker no longer has; the
+            // next client reads from what the group committed instead.
+            tracing::debug!("offsets of a client that lost the broker left uncommitted");
+        } else {
+            // A synchronous commit blocks its thread, for as long as the
+            // broker takes to answer; keep it off the async workers.
+            let committer = consumer.clone();
+            let committed = tokio::task::spawn_blocking(move || {
+                committer.commit_consumer_state(CommitMode::Sync)
+            });
+            match tokio::time::timeout(Duration::from_secs(5), committed).await {
+                Ok(Ok(Ok(()))) => {}
+                // Nothing stored since the last commit, the group is gone, or the
+                // broker is: anything uncommitted is redelivered and deduped.
+                outcome => tracing::debug!(?outcome, "final offset commit did not complete"),
+            }
         }
         // Leave the group now, so the partitions move to another member at
         // once rather than after the session times out.
         consumer.unsubscribe();
         tracing::info!(group = %self.config.group_id, "consumer stopped");
-        failure.map_or(Ok(()), Err)
+        failure.map_or(Ok(ended), Err)
+    }
+}
+
+/// The partitions' handler tasks of one client, each fed through its own
+/// channel.
+struct Handlers {
+    worker: Arc<Worker>,
+    partitions: HashMap<(String, i32), mpsc::Sender<Received>>,
+    tasks: JoinSet<()>,
+}
+
+impl Handlers {
+    fn new(worker: Arc<Worker>) -> Self {
+        Handlers {
+            worker,
+            partitions: HashMap::new(),
+            tasks: JoinSet::new(),
+        }
+    }
+
+    /// Hands a message to its partition's task, started at its first
+    /// message; waits while that task's buffer is full.
+    async fn hand(&mut self, received: Received) -> anyhow::Result<()> {
+        let message = &received.message;
+        let key = (message.topic().to_owned(), message.partition());
+        let worker = &self.worker;
+        let tasks = &mut self.tasks;
+        let sender = self.partitions.entry(key).or_insert_with(|| {
+            let (sender, receiver) = mpsc::channel(worker.config.partition_buffer);
+            tasks.spawn(worker.clone().run_partition(receiver));
+            sender
+        });
+        sender.send(received).await.map_err(|unsent| {
+            // The partition's worker gave up (a dead letter it could not
+            // write): stop consuming altogether rather than skip the
+            // message; the service stops and its restart resumes from the
+            // last committed offset.
+            let message = unsent.0.message;
+            anyhow::anyhow!(
+                "stopped handling {}[{}] at offset {}: a message could be neither handled nor dead-lettered",
+                message.topic(), message.partition(), message.offset()
+            )
+        })
+    }
+
+    /// Stops the tasks, each after the message in hand, and waits for them;
+    /// then lets go of the worker and its dead-letter producer.
+    async fn stop(self) {
+        let Handlers {
+            worker,
+            partitions,
+            mut tasks,
+        } = self;
+        worker.stop.cancel();
+        drop(partitions);
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// How often the offsets of handled messages are committed.
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
+
+/// How long the group waits for a member that has gone silent.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a consumer's client stopped.
+enum Ended {
+    Shutdown,
+    /// It lost the broker, at this moment.
+    BrokerLost(tokio::time::Instant),
+}
+
+/// Commits the offsets stored since the last commit, without waiting.
+fn commit_stored(consumer: &KafkaConsumer) {
+    match consumer.commit_consumer_state(CommitMode::Async) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => tracing::debug!(%error, "offsets not committed"),
     }
 }
 
@@ -540,15 +692,18 @@ fn consumer_config(config: &ConsumerConfig) -> ClientConfig {
     let mut client = client_config(&config.bootstrap);
     client
         .set("group.id", &config.group_id)
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "500")
         // Offsets are stored by the runner after the handler's commit, never
-        // on receipt.
+        // on receipt, and committed by the runner every [`COMMIT_EVERY`]
+        // and before a rebalance, unless the client lost the broker.
+        .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         // A member that vanished without leaving (a crash) holds its
         // partitions until its session times out; 10 s bounds that pause.
-        .set("session.timeout.ms", "10000")
+        .set(
+            "session.timeout.ms",
+            SESSION_TIMEOUT.as_millis().to_string(),
+        )
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", config.fetch_wait_max_ms.to_string())
         .set("statistics.interval.ms", "5000");
@@ -568,7 +723,8 @@ struct Worker {
     routes: HashMap<&'static str, Arc<dyn Route>>,
     dead_letters: kafka::ReliableProducer,
     consumer: Arc<Closing>,
-    shutdown: CancellationToken,
+    /// Shutdown, or the end of this client's session.
+    stop: CancellationToken,
     generation: Arc<AtomicU64>,
 }
 
@@ -645,7 +801,7 @@ impl Worker {
         let limit = self.config.batch_max.max(1);
         let mut received = Vec::with_capacity(limit);
         while messages.recv_many(&mut received, limit).await > 0 {
-            if self.shutdown.is_cancelled() {
+            if self.stop.is_cancelled() {
                 break;
             }
             let entries: Vec<Entry> = received.drain(..).map(|r| self.prepare(r)).collect();
@@ -701,7 +857,7 @@ impl Worker {
                 "dropped a message received before a rebalance"
             );
         }
-        current && !self.shutdown.is_cancelled()
+        current && !self.stop.is_cancelled()
     }
 
     fn step(&self, message: &OwnedMessage, span: &tracing::Span) -> Step {
@@ -1013,7 +1169,7 @@ impl Worker {
         }
         let sent = tokio::select! {
             sent = self.dead_letters.send(record, rdkafka::util::Timeout::Never) => sent,
-            () = self.shutdown.cancelled() => return Outcome::Interrupted,
+            () = self.stop.cancelled() => return Outcome::Interrupted,
         };
         match sent {
             Ok(_) => {
@@ -1034,7 +1190,7 @@ impl Worker {
     async fn pause(&self, duration: Duration) -> bool {
         tokio::select! {
             () = tokio::time::sleep(duration) => true,
-            () = self.shutdown.cancelled() => false,
+            () = self.stop.cancelled() => false,
         }
     }
 }

@@ -41,9 +41,36 @@ pub(crate) fn headers<'a>(
 /// lines a second across a service. The first error of each kind is
 /// logged at once; repeats within [`ErrorThrottle::WINDOW`] are counted and
 /// told in one line with the next one after it.
+///
+/// It also remembers whether the client has ever lost every broker: a
+/// client that did is replaced once the broker answers again (see
+/// [`BrokerLoss`]).
 #[derive(Default)]
 pub struct ErrorThrottle {
     seen: std::sync::Mutex<std::collections::HashMap<String, Repeats>>,
+    loss: BrokerLoss,
+}
+
+/// Whether a client has lost every broker since it was made; a handle the
+/// client's owner keeps, since librdkafka's wrappers hide the context.
+///
+/// Such a client is not trusted once the broker is back: the broker may
+/// have come back without its state, its topics made again under their old
+/// names, and librdkafka keeps what it knew of the old ones (topic ids, the
+/// producer id, positions in the old logs). Its idempotent producer was
+/// seen retrying for ever, and its consumer committing a position of the
+/// old log into the new one. A new client knows nothing of the old broker.
+#[derive(Debug, Clone, Default)]
+pub struct BrokerLoss(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BrokerLoss {
+    pub fn happened(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn note(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 struct Repeats {
@@ -55,6 +82,9 @@ impl ErrorThrottle {
     pub const WINDOW: Duration = Duration::from_secs(60);
 
     pub fn report(&self, error: &rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.loss.note();
+        }
         let kind = match error.rdkafka_error_code() {
             Some(code) => format!("{code:?}"),
             None => error.to_string(),
@@ -90,6 +120,11 @@ impl ErrorThrottle {
                 );
             }
         }
+    }
+
+    /// The handle that tells whether the client lost every broker.
+    pub fn loss(&self) -> BrokerLoss {
+        self.loss.clone()
     }
 }
 
@@ -134,7 +169,15 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 /// away, so a caller that waits for delivery gets it in order once the broker
 /// is back. Callers bound how long they wait themselves.
 pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<ReliableProducer> {
-    client_config(bootstrap)
+    Ok(watched_producer(bootstrap)?.0)
+}
+
+/// A [`reliable_producer`], and the handle that tells whether it lost the
+/// broker.
+pub fn watched_producer(bootstrap: &str) -> anyhow::Result<(ReliableProducer, BrokerLoss)> {
+    let context = QuietContext::default();
+    let loss = context.errors.loss();
+    let producer = client_config(bootstrap)
         // Java clients' partitioner, so every producer puts a key on the same partition.
         .set("partitioner", "murmur2_random")
         .set("enable.idempotence", "true")
@@ -143,8 +186,9 @@ pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<ReliableProducer> {
         // Wait at most 1 ms for more messages: batches form under load, and a
         // lone event is not held back.
         .set("linger.ms", "1")
-        .create_with_context(QuietContext::default())
-        .context("failed to create Kafka producer")
+        .create_with_context(context)
+        .context("failed to create Kafka producer")?;
+    Ok((producer, loss))
 }
 
 /// Creates those of `topics` and their dead-letter twins that do not exist
@@ -213,12 +257,35 @@ pub async fn existing_topics(bootstrap: &str) -> anyhow::Result<Vec<String>> {
     .context("metadata reader panicked")?
 }
 
+/// Whether the broker answers a metadata request within `timeout`, asked
+/// through a new client, and has each of `topics` with its partitions. A
+/// broker just started may know a topic before its partitions, and a
+/// consumer that joined its group then would be given none of them.
+pub async fn broker_answers(bootstrap: &str, topics: &[&str], timeout: Duration) -> bool {
+    let bootstrap = bootstrap.to_owned();
+    let topics: Vec<String> = topics.iter().map(|topic| (*topic).to_owned()).collect();
+    let asked = tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let client: BaseConsumer<QuietContext> = client_config(&bootstrap)
+            .create_with_context(QuietContext::default())
+            .ok()?;
+        let metadata = client.fetch_metadata(None, timeout).ok()?;
+        Some(topics.iter().all(|name| {
+            metadata.topics().iter().any(|topic| {
+                topic.name() == name && topic.error().is_none() && !topic.partitions().is_empty()
+            })
+        }))
+    });
+    matches!(asked.await, Ok(Some(true)))
+}
+
 /// Answers whether the broker can be reached and has the service's topics,
 /// for `/readyz`. Holds one client so a probe does not start a new one each
-/// time.
+/// time; a client that could not reach the broker is replaced by a new one,
+/// which knows nothing of a broker that may come back without its state.
 #[derive(Clone)]
 pub struct BrokerProbe {
-    client: std::sync::Arc<rdkafka::consumer::BaseConsumer<QuietContext>>,
+    client: std::sync::Arc<std::sync::Mutex<std::sync::Arc<ProbeClient>>>,
     bootstrap: String,
     /// Topics the service publishes or consumes, with their `.dlq` twins.
     topics: Vec<Topic>,
@@ -229,13 +296,20 @@ pub struct BrokerProbe {
     recreating: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
+type ProbeClient = rdkafka::consumer::BaseConsumer<QuietContext>;
+
+fn probe_client(bootstrap: &str) -> anyhow::Result<ProbeClient> {
+    client_config(bootstrap)
+        .create_with_context(QuietContext::default())
+        .context("failed to create Kafka client for readiness checks")
+}
+
 impl BrokerProbe {
     pub fn new(bootstrap: &str) -> anyhow::Result<Self> {
-        let client = client_config(bootstrap)
-            .create_with_context(QuietContext::default())
-            .context("failed to create Kafka client for readiness checks")?;
         Ok(BrokerProbe {
-            client: std::sync::Arc::new(client),
+            client: std::sync::Arc::new(std::sync::Mutex::new(std::sync::Arc::new(probe_client(
+                bootstrap,
+            )?))),
             bootstrap: bootstrap.to_owned(),
             topics: Vec::new(),
             recreate: None,
@@ -257,16 +331,29 @@ impl BrokerProbe {
     /// Fetches cluster metadata within `timeout` and checks the topics.
     pub async fn check(&self, timeout: Duration) -> anyhow::Result<()> {
         use rdkafka::consumer::Consumer;
-        let client = self.client.clone();
+        let holder = self.client.clone();
+        let bootstrap = self.bootstrap.clone();
         let wanted: Vec<&'static str> = self
             .topics
             .iter()
             .flat_map(|topic| [topic.name(), topic.dlq_name()])
             .collect();
         let missing = tokio::task::spawn_blocking(move || {
-            let metadata = client
-                .fetch_metadata(None, timeout)
-                .context("broker metadata unavailable")?;
+            let client = holder
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the probe's client lock is poisoned"))?
+                .clone();
+            let metadata = match client.fetch_metadata(None, timeout) {
+                Ok(metadata) => metadata,
+                Err(error) => {
+                    // The next check asks through a new client; the old
+                    // one is let go here, off the async workers.
+                    if let (Ok(fresh), Ok(mut held)) = (probe_client(&bootstrap), holder.lock()) {
+                        *held = std::sync::Arc::new(fresh);
+                    }
+                    return Err(anyhow::Error::new(error).context("broker metadata unavailable"));
+                }
+            };
             let usable = |name: &str| {
                 metadata.topics().iter().any(|topic| {
                     topic.name() == name

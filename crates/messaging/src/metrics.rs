@@ -12,8 +12,11 @@ pub struct MessagingMetrics {
     pub outbox_oldest_age_seconds: IntGauge,
     pub outbox_published: IntCounter,
     pub outbox_publish_errors: IntCounter,
-    /// Producers replaced after they failed fatally.
+    /// Producers replaced after they failed fatally, got stuck, or lost
+    /// the broker.
     pub outbox_producer_renewals: IntCounter,
+    /// Consumer clients replaced after they lost the broker.
+    pub consumer_renewals: IntCounter,
     /// Events handled, by topic and event type.
     pub handled: IntCounterVec,
     /// Redelivered events that were already handled.
@@ -59,7 +62,11 @@ impl MessagingMetrics {
             )?,
             outbox_producer_renewals: IntCounter::new(
                 "messaging_outbox_producer_renewals_total",
-                "Outbox producers replaced after a fatal error (fenced, or their producer id lost)",
+                "Outbox producers replaced after a fatal error (fenced, or their producer id lost), a stall, or an outage of the broker",
+            )?,
+            consumer_renewals: IntCounter::new(
+                "messaging_consumer_renewals_total",
+                "Consumer clients replaced after an outage of the broker",
             )?,
             handled: counter_vec(
                 "messaging_events_handled_total",
@@ -120,6 +127,7 @@ impl MessagingMetrics {
         registry.register(Box::new(metrics.outbox_oldest_age_seconds.clone()))?;
         registry.register(Box::new(metrics.outbox_published.clone()))?;
         registry.register(Box::new(metrics.outbox_producer_renewals.clone()))?;
+        registry.register(Box::new(metrics.consumer_renewals.clone()))?;
         registry.register(Box::new(metrics.outbox_publish_errors.clone()))?;
         registry.register(Box::new(metrics.handled.clone()))?;
         registry.register(Box::new(metrics.duplicates.clone()))?;

@@ -15,13 +15,18 @@
 //! from then on; the relay sees that after a failed round, starts a new
 //! producer and sends the round's undelivered rows again in id order, so
 //! nothing is lost and one key's events keep their order. A producer can
-//! also get stuck without failing: after a broker came back without its
-//! state, librdkafka's idempotent producer was seen retrying the round for
-//! ever while the broker answered everything else. A round that delivers
-//! nothing for [`RelayConfig::stall_after`] while the broker answers
-//! metadata requests is therefore given up the same way: its producer is
-//! dropped (which purges what it held) and a new one sends the rows again.
-//! While the broker is away the round simply waits.
+//! also get stuck without failing: a round that delivers nothing for
+//! [`RelayConfig::stall_after`] while the broker answers metadata requests
+//! is given up the same way: its producer is dropped (which purges what it
+//! held) and a new one sends the rows again.
+//!
+//! A producer that lost the broker altogether is dropped at once, and a new
+//! one made when the broker answers again, because the broker may come
+//! back without its state (see [`crate::kafka::BrokerLoss`]). An idempotent
+//! producer from before then retries for ever under a producer id the
+//! broker no longer knows, and tansu, sent such a request under an id it
+//! had meanwhile given another producer, failed for good. While the broker
+//! is away, the rows wait in the outbox.
 //!
 //! Trade-offs, named: the round's transaction stays open while deliveries
 //! are awaited, so a long broker outage keeps one idle transaction open (and
@@ -41,7 +46,7 @@ use sqlx::{Executor, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::kafka::{
-    headers, reliable_producer, ReliableProducer, HEADER_EVENT_TYPE, HEADER_TRACEPARENT,
+    headers, watched_producer, BrokerLoss, ReliableProducer, HEADER_EVENT_TYPE, HEADER_TRACEPARENT,
 };
 use crate::metrics::MessagingMetrics;
 use crate::wake;
@@ -101,11 +106,34 @@ impl std::fmt::Display for Stalled {
 
 impl std::error::Error for Stalled {}
 
+/// The producer lost the broker while the round waited on it.
+#[derive(Debug)]
+struct BrokerLost;
+
+impl std::fmt::Display for BrokerLost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the producer lost the broker")
+    }
+}
+
+impl std::error::Error for BrokerLost {}
+
+/// How often a round waiting on its deliveries looks at its producer and
+/// the broker, and how long it waits for the broker's answer.
+const BROKER_CHECK: Duration = Duration::from_secs(1);
+
 pub struct Relay {
     pool: PgPool,
-    producer: ReliableProducer,
+    /// None after a producer lost the broker, until the broker answers.
+    producer: Option<Publisher>,
     config: RelayConfig,
     metrics: MessagingMetrics,
+}
+
+/// A producer, and whether it lost the broker.
+struct Publisher {
+    producer: ReliableProducer,
+    loss: BrokerLoss,
 }
 
 struct PendingRow {
@@ -123,10 +151,10 @@ impl Relay {
         config: RelayConfig,
         metrics: MessagingMetrics,
     ) -> anyhow::Result<Self> {
-        let producer = reliable_producer(&config.bootstrap)?;
+        let (producer, loss) = watched_producer(&config.bootstrap)?;
         Ok(Relay {
             pool,
-            producer,
+            producer: Some(Publisher { producer, loss }),
             config,
             metrics,
         })
@@ -165,6 +193,9 @@ impl Relay {
                     }
                 }
             }
+            if !self.ready_producer(shutdown).await {
+                break;
+            }
             let round = tokio::select! {
                 round = self.publish_round() => round,
                 () = shutdown.cancelled() => break,
@@ -186,7 +217,7 @@ impl Relay {
                     tracing::warn!(error = ?error, retry_in = ?backoff, "outbox relay round failed");
                     if error.is::<Stalled>() {
                         self.renew_producer(&error.to_string());
-                    } else {
+                    } else if !error.is::<BrokerLost>() {
                         self.renew_failed_producer();
                     }
                     tokio::select! {
@@ -215,17 +246,57 @@ impl Relay {
     /// Replaces the producer when it has failed fatally: librdkafka never
     /// sends another message through it.
     fn renew_failed_producer(&mut self) {
-        if let Some((code, reason)) = self.producer.client().fatal_error() {
+        let fatal = self
+            .producer
+            .as_ref()
+            .and_then(|publisher| publisher.producer.client().fatal_error());
+        if let Some((code, reason)) = fatal {
             self.renew_producer(&format!("it failed fatally: {code}: {reason}"));
         }
+    }
+
+    /// Sees that there is a producer that has not lost the broker; false
+    /// when shutdown came first. A producer that lost the broker is let go
+    /// at once, and what it held purged, so that it says nothing more to a
+    /// broker that may come back without its state (see
+    /// [`crate::kafka::BrokerLoss`]): tansu, sent a produce request under a
+    /// producer id from before, was seen to fail for good. A new producer is
+    /// made once the broker answers again.
+    async fn ready_producer(&mut self, shutdown: &CancellationToken) -> bool {
+        if self
+            .producer
+            .as_ref()
+            .is_some_and(|publisher| publisher.loss.happened())
+        {
+            tracing::warn!(
+                "the outbox producer lost the broker; a new one takes over once the broker answers"
+            );
+            let lost = self.producer.take();
+            // Dropping a producer purges it and waits up to half a second.
+            tokio::task::spawn_blocking(move || drop(lost));
+        }
+        while self.producer.is_none() {
+            if crate::kafka::broker_answers(&self.config.bootstrap, &[], BROKER_CHECK).await {
+                self.renew_producer(
+                    "the broker is back after an outage, perhaps without its state",
+                );
+                continue;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(BROKER_CHECK) => {}
+                () = shutdown.cancelled() => return false,
+            }
+        }
+        true
     }
 
     /// Publishes through a new producer from now on, because of `why`.
     /// Dropping the old one purges whatever it still held.
     fn renew_producer(&mut self, why: &str) {
-        match reliable_producer(&self.config.bootstrap) {
-            Ok(producer) => {
-                self.producer = producer;
+        match watched_producer(&self.config.bootstrap) {
+            Ok((producer, loss)) => {
+                let old = self.producer.replace(Publisher { producer, loss });
+                tokio::task::spawn_blocking(move || drop(old));
                 self.metrics.outbox_producer_renewals.inc();
                 tracing::error!(
                     why,
@@ -238,26 +309,27 @@ impl Relay {
         }
     }
 
-    /// Waits for a round's deliveries: however long the broker is away, but
-    /// at most [`RelayConfig::stall_after`] at a time while it answers.
+    /// Waits for a round's deliveries through `publisher`: until its
+    /// producer loses the broker, or delivers nothing for
+    /// [`RelayConfig::stall_after`] while the broker answers.
     async fn await_deliveries<F: std::future::Future>(
         &self,
+        publisher: &Publisher,
         deliveries: F,
-    ) -> Result<F::Output, Stalled> {
+    ) -> anyhow::Result<F::Output> {
         tokio::pin!(deliveries);
+        let started = tokio::time::Instant::now();
         loop {
-            if let Ok(results) =
-                tokio::time::timeout(self.config.stall_after, &mut deliveries).await
-            {
+            if let Ok(results) = tokio::time::timeout(BROKER_CHECK, &mut deliveries).await {
                 return Ok(results);
             }
-            let answers = tokio::time::timeout(
-                Duration::from_secs(3),
-                crate::kafka::existing_topics(&self.config.bootstrap),
-            )
-            .await;
-            if matches!(answers, Ok(Ok(_))) {
-                return Err(Stalled(self.config.stall_after));
+            if publisher.loss.happened() {
+                return Err(BrokerLost.into());
+            }
+            if started.elapsed() >= self.config.stall_after
+                && crate::kafka::broker_answers(&self.config.bootstrap, &[], BROKER_CHECK).await
+            {
+                return Err(Stalled(self.config.stall_after).into());
             }
         }
     }
@@ -333,6 +405,10 @@ impl Relay {
         if rows.is_empty() {
             return Ok(0);
         }
+        let publisher = self
+            .producer
+            .as_ref()
+            .context("no producer: the broker is away")?;
 
         // Queue every row before awaiting any: librdkafka batches them, and
         // the idempotent producer keeps their order within each partition.
@@ -351,9 +427,13 @@ impl Relay {
                 .headers(headers);
             // With message.timeout.ms=0 this resolves once the broker has the
             // message, however long it is away; shutdown bounds the wait.
-            self.producer.send(record, rdkafka::util::Timeout::Never)
+            publisher
+                .producer
+                .send(record, rdkafka::util::Timeout::Never)
         });
-        let results = self.await_deliveries(join_all(deliveries)).await?;
+        let results = self
+            .await_deliveries(publisher, join_all(deliveries))
+            .await?;
 
         let mut delivered = Vec::with_capacity(rows.len());
         let mut first_error = None;

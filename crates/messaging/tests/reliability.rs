@@ -378,7 +378,7 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
     let pool = database().await;
     let broker = broker(&[Topic::Connection], 3).await;
     let (relay, metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
-    let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    let (consumer, consumed) = start_consumer(&pool, broker.bootstrap_servers(), None);
     let before = award(Uuid::new_v4(), 1);
     commit(&pool, std::slice::from_ref(&before)).await;
     eventually(WAIT, "the first event is handled", || async {
@@ -420,6 +420,10 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
         .collect();
     assert_eq!(seen.len(), 51, "each event handled once");
     assert_eq!(seen.into_iter().collect::<HashSet<_>>(), written);
+    // Neither the relay nor the consumer trusts a client that lost the
+    // broker; each went on through a new one, without a restart.
+    assert!(metrics.outbox_producer_renewals.get() >= 1);
+    assert_eq!(consumed.consumer_renewals.get(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -428,11 +432,17 @@ async fn a_broker_back_without_its_state_gets_everything_written_meanwhile_once(
     let pool = database().await;
     let broker = broker(&[Topic::Connection], 3).await;
     let (relay, metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
-    commit(&pool, &[award(Uuid::new_v4(), 1)]).await;
-    eventually(WAIT, "the first event is published", || async {
-        metrics.outbox_published.get() == 1
+    let (consumer, consumed) = start_consumer(&pool, broker.bootstrap_servers(), None);
+    // Several events before the outage, so the group has committed
+    // positions in the old logs past where the new ones begin.
+    let before: Vec<_> = (0..6).map(|i| award(Uuid::new_v4(), i)).collect();
+    commit(&pool, &before).await;
+    eventually(WAIT, "the first events are handled", || async {
+        handled(&pool).await.len() == before.len()
     })
     .await;
+    // The runner commits handled offsets every half second.
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     broker.crash();
     let written = write_while_away(&pool, &metrics, 50).await;
@@ -453,18 +463,41 @@ async fn a_broker_back_without_its_state_gets_everything_written_meanwhile_once(
     .await;
 
     // The relay's producer, unknown to the broker now, is given up and
-    // replaced without a restart.
+    // replaced without a restart; so is the consumer's client, which
+    // starts from the beginning of the new logs.
     eventually(
         Duration::from_secs(60),
         "the backlog is published",
         || async { metrics.outbox_backlog.get() == 0 },
     )
     .await;
+    let expected = before.len() + written.len();
+    eventually(
+        Duration::from_secs(60),
+        "everything written meanwhile is handled",
+        || async { handled(&pool).await.len() >= expected },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    consumer.stop().await;
     relay.stop().await;
     assert!(
         metrics.outbox_producer_renewals.get() >= 1,
         "the producer the broker forgot was replaced"
     );
+    assert!(
+        consumed.consumer_renewals.get() >= 1,
+        "the consumer that lost the broker was replaced"
+    );
+    let seen: Vec<Uuid> = handled(&pool)
+        .await
+        .into_iter()
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(seen.len(), expected, "each event handled once");
+    let mut all = written.clone();
+    all.extend(before.iter().map(|event| event.event_id));
+    assert_eq!(seen.into_iter().collect::<HashSet<_>>(), all);
     let on_topic = read_topic(
         broker.bootstrap_servers(),
         Topic::Connection.name(),
