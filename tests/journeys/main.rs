@@ -88,11 +88,7 @@ fn faults() -> Vec<(&'static str, Journey)> {
 }
 
 /// Fault journeys only a broker of its own process can play (tansu, with
-/// `HEYBLUE_TEST_BROKER=tansu`), and only when asked for with
-/// `HEYBLUE_JOURNEY_BROKER_WITHOUT_STATE=1`: coming back without its state.
-/// It fails today (services crash inside librdkafka when their topics
-/// vanish and return), so the test command leaves it out; it is here to
-/// reproduce that.
+/// `HEYBLUE_TEST_BROKER=tansu`): coming back without its state.
 fn broker_process_faults() -> Vec<(&'static str, Journey)> {
     journeys![faults::an_order_placed_while_the_broker_is_away_survives_its_return_without_state]
 }
@@ -106,9 +102,7 @@ fn main() -> ExitCode {
         .and_then(|rounds| rounds.parse().ok())
         .unwrap_or(1);
     let (journeys, mut faults) = (all(), faults());
-    if test_harness::BrokerKind::from_env() == test_harness::BrokerKind::Tansu
-        && std::env::var_os("HEYBLUE_JOURNEY_BROKER_WITHOUT_STATE").is_some()
-    {
+    if test_harness::BrokerKind::from_env() == test_harness::BrokerKind::Tansu {
         faults.extend(broker_process_faults());
     }
     if args.list {
