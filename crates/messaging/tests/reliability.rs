@@ -529,9 +529,11 @@ async fn a_producer_fenced_by_the_broker_is_replaced_and_nothing_is_lost_or_reor
     // The consumer's dead-letter producer asks for a producer id too: it
     // starts once the relay's producer has been fenced, so that the fencing
     // is the relay's and not the consumer's.
-    eventually(WAIT, "the relay's producer is fenced and replaced", || async {
-        metrics.outbox_producer_renewals.get() >= 1
-    })
+    eventually(
+        WAIT,
+        "the relay's producer is fenced and replaced",
+        || async { metrics.outbox_producer_renewals.get() >= 1 },
+    )
     .await;
     let (consumer, _) = start_consumer(&pool, broker.bootstrap_servers(), None);
     for points in 1..40 {
