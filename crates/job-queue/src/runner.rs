@@ -339,19 +339,14 @@ impl Loop {
             let claimed = store::claim(pool, &self.kinds, free, now, config.lease)
                 .await
                 .context("failed to claim jobs")?;
-            let full = claimed.len() == free;
-            claimed_jobs = claimed.len();
-            for job in claimed {
+            let full = claimed.jobs.len() == free;
+            claimed_jobs = claimed.jobs.len();
+            for job in claimed.jobs {
                 self.jobs.spawn(execute(Arc::clone(shared), job));
             }
             // When every slot is taken, the next finished job wakes the loop.
-            if !full {
-                if let Some(due) = store::next_due(pool, &self.kinds)
-                    .await
-                    .context("failed to find the next due job")?
-                {
-                    wait = wait.min(until(due, now));
-                }
+            if let Some(due) = claimed.next_due.filter(|_| !full) {
+                wait = wait.min(until(due, now));
             }
         }
 
@@ -442,10 +437,9 @@ async fn read_gauges(shared: &Shared, now: OffsetDateTime) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Runs one claimed job and records how it ended.
-#[tracing::instrument(skip_all, fields(job_id = job.id, kind = %job.kind, attempt = job.attempt))]
-/// Runs one job and records how it ended. True when it ended for good
+/// Runs one claimed job and records how it ended. True when it ended for good
 /// (done, or failed with no attempts left): nothing of it is due later.
+#[tracing::instrument(skip_all, fields(job_id = job.id, kind = %job.kind, attempt = job.attempt))]
 async fn execute(shared: Arc<Shared>, job: Job) -> bool {
     let config = &shared.config;
     let result = if job.attempt > config.max_attempts {

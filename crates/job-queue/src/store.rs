@@ -43,8 +43,22 @@ const HAND_BACK_SQL: &str = "UPDATE job_queue
      SET state = 'pending', locked_until = NULL, attempts = attempts - 1
      WHERE id = $1 AND attempts = $2 AND state = 'running'";
 
-/// Claims up to `limit` due jobs of `kinds` in one short transaction: pending
+/// What one claim took, and when the runner should look again.
+#[derive(Debug)]
+pub(crate) struct Claimed {
+    /// The jobs now running under this runner's lease, oldest first.
+    pub jobs: Vec<Job>,
+    /// When the next of the kinds' jobs falls due that this claim did not
+    /// take: the earliest later `run_at` of a pending job, or lease end of a
+    /// running one. A job due now that another runner holds locked is that
+    /// runner's, and is not counted.
+    pub next_due: Option<OffsetDateTime>,
+}
+
+/// Claims up to `limit` due jobs of `kinds` in one short statement: pending
 /// ones whose time has come, and running ones whose worker's lease expired.
+/// The same statement reads when the next job falls due, so a runner's round
+/// costs the database one statement, not two.
 #[tracing::instrument(skip_all, level = "debug", fields(limit))]
 pub(crate) async fn claim(
     pool: &PgPool,
@@ -52,7 +66,11 @@ pub(crate) async fn claim(
     limit: usize,
     now: OffsetDateTime,
     lease: Duration,
-) -> Result<Vec<Job>, sqlx::Error> {
+) -> Result<Claimed, sqlx::Error> {
+    // The last row carries only `next_due`. It reads the table as it was
+    // before this statement's update (a statement does not see its own
+    // writes), so it counts only times after `now`: the jobs claimed here
+    // were due by then.
     let rows = sqlx::query(
         "WITH due AS (
              SELECT id FROM job_queue
@@ -62,11 +80,20 @@ pub(crate) async fn claim(
              ORDER BY id
              LIMIT $2
              FOR UPDATE SKIP LOCKED
+         ), claimed AS (
+             UPDATE job_queue AS j
+             SET state = 'running', attempts = j.attempts + 1, locked_until = $4
+             FROM due WHERE j.id = due.id
+             RETURNING j.id, j.kind, j.payload, j.attempts, j.created_at
          )
-         UPDATE job_queue AS j
-         SET state = 'running', attempts = j.attempts + 1, locked_until = $4
-         FROM due WHERE j.id = due.id
-         RETURNING j.id, j.kind, j.payload, j.attempts, j.created_at",
+         SELECT id, kind, payload, attempts, created_at, NULL::timestamptz AS next_due
+         FROM claimed
+         UNION ALL
+         SELECT NULL, NULL, NULL, NULL, NULL, least(
+             (SELECT min(run_at) FROM job_queue
+              WHERE state = 'pending' AND kind = ANY($1) AND run_at > $3),
+             (SELECT min(locked_until) FROM job_queue
+              WHERE state = 'running' AND kind = ANY($1) AND locked_until > $3))",
     )
     .bind(kinds)
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -74,19 +101,25 @@ pub(crate) async fn claim(
     .bind(now + lease)
     .fetch_all(pool)
     .await?;
-    let mut jobs: Vec<Job> = rows
-        .into_iter()
-        .map(|row| Job {
-            id: row.get("id"),
-            kind: row.get("kind"),
-            payload: row.get("payload"),
-            attempt: u32::try_from(row.get::<i32, _>("attempts")).unwrap_or(0),
-            created_at: row.get("created_at"),
-        })
-        .collect();
+    let mut claimed = Claimed {
+        jobs: Vec::with_capacity(rows.len()),
+        next_due: None,
+    };
+    for row in rows {
+        match row.get::<Option<i64>, _>("id") {
+            Some(id) => claimed.jobs.push(Job {
+                id,
+                kind: row.get("kind"),
+                payload: row.get("payload"),
+                attempt: u32::try_from(row.get::<i32, _>("attempts")).unwrap_or(0),
+                created_at: row.get("created_at"),
+            }),
+            None => claimed.next_due = row.get("next_due"),
+        }
+    }
     // RETURNING keeps no order; run the oldest first.
-    jobs.sort_by_key(|job| job.id);
-    Ok(jobs)
+    claimed.jobs.sort_by_key(|job| job.id);
+    Ok(claimed)
 }
 
 /// Extends the lease of a job still running its `attempt`. False when the job
@@ -166,22 +199,6 @@ pub(crate) async fn settle(
 
 fn attempts(job: &Job) -> i32 {
     i32::try_from(job.attempt).unwrap_or(i32::MAX)
-}
-
-/// When the next of `kinds`' jobs falls due, if any is pending for later or
-/// leased: the runner sleeps until then rather than polling.
-pub(crate) async fn next_due(
-    pool: &PgPool,
-    kinds: &[&str],
-) -> Result<Option<OffsetDateTime>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT least(
-             (SELECT min(run_at) FROM job_queue WHERE state = 'pending' AND kind = ANY($1)),
-             (SELECT min(locked_until) FROM job_queue WHERE state = 'running' AND kind = ANY($1)))",
-    )
-    .bind(kinds)
-    .fetch_one(pool)
-    .await
 }
 
 /// Creates the schedule row of a periodic task, due at once, unless another
