@@ -81,14 +81,16 @@ pub async fn reserve(
     offering_ids.dedup();
     let holdings = store::lock_holdings(conn, &offering_ids).await?;
 
+    // What the reservation publishes, in one statement: the offerings whose
+    // stock changed, then the answer.
+    let mut events = Vec::new();
     let recorded = match decide_reservation(&requested, &holdings) {
         ReservationDecision::Reserve(takes) => {
             for (offering_id, quantity) in takes {
                 if let Some(changed) =
                     store::take_stock(conn, order_id, offering_id, quantity).await?
                 {
-                    messaging::outbox::enqueue(conn, &offering_changed(&changed, correlation_id))
-                        .await?;
+                    events.push(offering_changed(&changed, correlation_id));
                 }
             }
             RecordedOrder {
@@ -106,7 +108,8 @@ pub async fn reserve(
     };
     store::record_order(conn, order_id, &recorded).await?;
     let answer = answer_for(order_id, &recorded);
-    messaging::outbox::enqueue(conn, &Envelope::new(answer.clone(), correlation_id)).await?;
+    events.push(Envelope::new(answer.clone(), correlation_id));
+    messaging::outbox::enqueue_all(conn, &events).await?;
     Ok(ReserveOutcome::Decided(answer))
 }
 

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 
 use shared_events::order::OrderEvent;
 use shared_events::{Address, Envelope};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -90,167 +91,288 @@ pub async fn list(
     complete(conn, rows).await
 }
 
-/// Writes a new order with its lines, parts and first history entry.
+/// Writes a new order with its lines, parts and first history entry, in one
+/// statement.
 #[tracing::instrument(skip_all, fields(order_id = %order.id))]
 pub async fn insert(conn: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
     let address = serde_json::to_value(&order.shipping_address)
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-    sqlx::query(
-        "INSERT INTO orders (id, customer_id, customer_email, checkout_id, currency, subtotal_minor,
-             discount_minor, total_minor, points_applied, shipping_address, status, cancellation_reason,
-             stock, authorization_id, payment_provider, transaction_id, payment_state, reservation_id,
-             points_state, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-    )
-    .bind(order.id)
-    .bind(order.customer_id)
-    .bind(&order.customer_email)
-    .bind(order.checkout_id)
-    .bind(&order.currency)
-    .bind(order.subtotal_minor)
-    .bind(order.discount_minor)
-    .bind(order.total_minor)
-    .bind(order.points_applied)
-    .bind(address)
-    .bind(order.status.as_str())
-    .bind(order.cancellation_reason.map(CancellationReason::as_str))
-    .bind(order.stock.as_str())
-    .bind(order.payment.as_ref().map(|p| p.authorization_id))
-    .bind(order.payment.as_ref().map(|p| p.provider.clone()))
-    .bind(order.payment.as_ref().and_then(|p| p.transaction_id.clone()))
-    .bind(order.payment.as_ref().map(|p| p.state.as_str()))
-    .bind(order.points.map(|p| p.reservation_id))
-    .bind(order.points.map(|p| p.state.as_str()))
-    .bind(order.created_at)
-    .bind(order.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    for (position, line) in order.lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO order_lines (order_id, position, offering_id, business_id, title, quantity,
-                 unit_price_minor, points_applied, discount_minor, amount_due_minor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    let lines = LineColumns::of(order);
+    let query = format!(
+        "WITH {HISTORY_CTE}, {PARTS_CTE},
+         lines AS (
+             INSERT INTO order_lines (order_id, position, offering_id, business_id, title,
+                 quantity, unit_price_minor, points_applied, discount_minor, amount_due_minor)
+             SELECT $1, line.* FROM unnest($13::int[], $14::uuid[], $15::uuid[], $16::text[],
+                 $17::int[], $18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[]) AS line)
+         INSERT INTO orders (id, updated_at, customer_id, customer_email, checkout_id, currency,
+             subtotal_minor, discount_minor, total_minor, points_applied, shipping_address, status,
+             cancellation_reason, stock, authorization_id, payment_provider, transaction_id,
+             payment_state, reservation_id, points_state, created_at)
+         VALUES ($1, $2, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35,
+             $36, $37, $38, $39, $40)"
+    );
+    let (history, parts) = (HistoryColumns::of(order, 0), PartColumns::of(order));
+    bind_order(sqlx::query(&query), order, history, parts)
+        .bind(lines.positions)
+        .bind(lines.offering_ids)
+        .bind(lines.business_ids)
+        .bind(lines.titles)
+        .bind(lines.quantities)
+        .bind(lines.unit_prices)
+        .bind(lines.points)
+        .bind(lines.discounts)
+        .bind(lines.amounts_due)
+        .bind(order.customer_id)
+        .bind(&order.customer_email)
+        .bind(order.checkout_id)
+        .bind(&order.currency)
+        .bind(order.subtotal_minor)
+        .bind(order.discount_minor)
+        .bind(order.total_minor)
+        .bind(order.points_applied)
+        .bind(address)
+        .bind(order.status.as_str())
+        .bind(order.cancellation_reason.map(CancellationReason::as_str))
+        .bind(order.stock.as_str())
+        .bind(order.payment.as_ref().map(|p| p.authorization_id))
+        .bind(order.payment.as_ref().map(|p| p.provider.clone()))
+        .bind(
+            order
+                .payment
+                .as_ref()
+                .and_then(|p| p.transaction_id.clone()),
         )
-        .bind(order.id)
-        .bind(position as i32)
-        .bind(line.offering_id)
-        .bind(line.business_id)
-        .bind(&line.title)
-        .bind(line.quantity as i32)
-        .bind(line.unit_price_minor)
-        .bind(line.points_applied)
-        .bind(line.discount_minor)
-        .bind(line.amount_due_minor)
-        .execute(&mut *conn)
+        .bind(order.payment.as_ref().map(|p| p.state.as_str()))
+        .bind(order.points.map(|p| p.reservation_id))
+        .bind(order.points.map(|p| p.state.as_str()))
+        .bind(order.created_at)
+        .execute(conn)
         .await?;
-    }
-    write_parts(conn, order).await?;
-    write_history(conn, order, 0).await
+    Ok(())
 }
 
-/// Writes what the saga changed from `before` to `after`: the order's row,
-/// its parts, refunds new or settled, and the new history entries.
+/// Writes what the saga changed from `before` to `after`, in one statement:
+/// the order's row, its parts, refunds new or settled, and the new history
+/// entries.
 #[tracing::instrument(skip_all, fields(order_id = %after.id))]
 pub async fn update(
     conn: &mut PgConnection,
     before: &Order,
     after: &Order,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE orders SET status = $2, cancellation_reason = $3, stock = $4, transaction_id = $5,
-             payment_state = $6, points_state = $7, updated_at = $8
-         WHERE id = $1",
-    )
-    .bind(after.id)
-    .bind(after.status.as_str())
-    .bind(after.cancellation_reason.map(CancellationReason::as_str))
-    .bind(after.stock.as_str())
-    .bind(
+    let history = HistoryColumns::of(after, before.history.len());
+    let parts = if before.fulfillments == after.fulfillments {
+        PartColumns::default()
+    } else {
+        PartColumns::of(after)
+    };
+    let refunds = RefundColumns::of(
         after
-            .payment
-            .as_ref()
-            .and_then(|p| p.transaction_id.clone()),
-    )
-    .bind(after.payment.as_ref().map(|p| p.state.as_str()))
-    .bind(after.points.map(|p| p.state.as_str()))
-    .bind(after.updated_at)
-    .execute(&mut *conn)
-    .await?;
-    if before.fulfillments != after.fulfillments {
-        write_parts(conn, after).await?;
-    }
-    for refund in &after.refunds {
-        if before.refund(refund.refund_id) == Some(refund) {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO refunds (refund_id, order_id, business_id, amount_minor, points, reason, state, failure, at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (refund_id) DO UPDATE SET state = EXCLUDED.state, failure = EXCLUDED.failure",
+            .refunds
+            .iter()
+            .filter(|refund| before.refund(refund.refund_id) != Some(*refund)),
+    );
+    let query = format!(
+        "WITH {HISTORY_CTE}, {PARTS_CTE},
+         refunds AS (
+             INSERT INTO refunds (refund_id, order_id, business_id, amount_minor, points, reason,
+                 state, failure, at)
+             SELECT refund.id, $1, refund.business_id, refund.amount_minor, refund.points,
+                 refund.reason, refund.state, refund.failure, refund.at
+             FROM unnest($13::uuid[], $14::uuid[], $15::bigint[], $16::bigint[], $17::text[],
+                 $18::text[], $19::text[], $20::timestamptz[]) WITH ORDINALITY
+                 AS refund(id, business_id, amount_minor, points, reason, state, failure, at, n)
+             ORDER BY refund.n
+             ON CONFLICT (refund_id) DO UPDATE SET state = EXCLUDED.state, failure = EXCLUDED.failure)
+         UPDATE orders SET updated_at = $2, status = $21, cancellation_reason = $22, stock = $23,
+             transaction_id = $24, payment_state = $25, points_state = $26
+         WHERE id = $1"
+    );
+    bind_order(sqlx::query(&query), after, history, parts)
+        .bind(refunds.refund_ids)
+        .bind(refunds.business_ids)
+        .bind(refunds.amounts)
+        .bind(refunds.points)
+        .bind(refunds.reasons)
+        .bind(refunds.states)
+        .bind(refunds.failures)
+        .bind(refunds.ats)
+        .bind(after.status.as_str())
+        .bind(after.cancellation_reason.map(CancellationReason::as_str))
+        .bind(after.stock.as_str())
+        .bind(
+            after
+                .payment
+                .as_ref()
+                .and_then(|p| p.transaction_id.clone()),
         )
-        .bind(refund.refund_id)
-        .bind(after.id)
-        .bind(refund.business_id)
-        .bind(refund.amount_minor)
-        .bind(refund.points)
-        .bind(&refund.reason)
-        .bind(refund.state.as_str())
-        .bind(&refund.failure)
-        .bind(refund.at)
-        .execute(&mut *conn)
+        .bind(after.payment.as_ref().map(|p| p.state.as_str()))
+        .bind(after.points.map(|p| p.state.as_str()))
+        .execute(conn)
         .await?;
-    }
-    write_history(conn, after, before.history.len()).await
-}
-
-async fn write_parts(conn: &mut PgConnection, order: &Order) -> Result<(), sqlx::Error> {
-    for (position, part) in order.fulfillments.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO fulfillments (order_id, business_id, position, status, carrier, tracking_number, reason, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (order_id, business_id) DO UPDATE
-             SET status = EXCLUDED.status, carrier = EXCLUDED.carrier,
-                 tracking_number = EXCLUDED.tracking_number, reason = EXCLUDED.reason,
-                 updated_at = EXCLUDED.updated_at
-             WHERE (fulfillments.status, fulfillments.carrier, fulfillments.tracking_number, fulfillments.reason)
-                   IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.carrier, EXCLUDED.tracking_number, EXCLUDED.reason)",
-        )
-        .bind(order.id)
-        .bind(part.business_id)
-        .bind(position as i32)
-        .bind(part.status.as_str())
-        .bind(part.tracking.as_ref().map(|t| t.carrier.clone()))
-        .bind(part.tracking.as_ref().map(|t| t.tracking_number.clone()))
-        .bind(&part.reason)
-        .bind(order.updated_at)
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(())
 }
 
-async fn write_history(
-    conn: &mut PgConnection,
+/// The history entries of an order from `$3`..`$6`, one row per element.
+const HISTORY_CTE: &str = "history AS (
+    INSERT INTO order_history (order_id, position, status, reason, at)
+    SELECT $1, entry.* FROM unnest($3::int[], $4::text[], $5::text[], $6::timestamptz[]) AS entry)";
+
+/// The parts of an order from `$7`..`$12`, dated `$2`; a part is written
+/// only where it changed.
+const PARTS_CTE: &str = "parts AS (
+    INSERT INTO fulfillments (order_id, business_id, position, status, carrier, tracking_number,
+        reason, updated_at)
+    SELECT $1, part.*, $2 FROM unnest($7::uuid[], $8::int[], $9::text[], $10::text[],
+        $11::text[], $12::text[]) AS part
+    ON CONFLICT (order_id, business_id) DO UPDATE
+    SET status = EXCLUDED.status, carrier = EXCLUDED.carrier,
+        tracking_number = EXCLUDED.tracking_number, reason = EXCLUDED.reason,
+        updated_at = EXCLUDED.updated_at
+    WHERE (fulfillments.status, fulfillments.carrier, fulfillments.tracking_number, fulfillments.reason)
+          IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.carrier, EXCLUDED.tracking_number, EXCLUDED.reason))";
+
+/// Binds `$1`..`$12` of [`insert`]'s and [`update`]'s statements: the
+/// order, its date, the history entries and the parts to write.
+fn bind_order<'q>(
+    query: Query<'q, Postgres, PgArguments>,
     order: &Order,
-    from: usize,
-) -> Result<(), sqlx::Error> {
-    for (position, entry) in order.history.iter().enumerate().skip(from) {
-        sqlx::query(
-            "INSERT INTO order_history (order_id, position, status, reason, at) VALUES ($1, $2, $3, $4, $5)",
-        )
+    history: HistoryColumns,
+    parts: PartColumns,
+) -> Query<'q, Postgres, PgArguments> {
+    query
         .bind(order.id)
-        .bind(position as i32)
-        .bind(entry.status.as_str())
-        .bind(&entry.reason)
-        .bind(entry.at)
-        .execute(&mut *conn)
-        .await?;
+        .bind(order.updated_at)
+        .bind(history.positions)
+        .bind(history.statuses)
+        .bind(history.reasons)
+        .bind(history.ats)
+        .bind(parts.business_ids)
+        .bind(parts.positions)
+        .bind(parts.statuses)
+        .bind(parts.carriers)
+        .bind(parts.tracking_numbers)
+        .bind(parts.reasons)
+}
+
+// An order's child rows as one array per column, so that one statement
+// writes them however many there are (`unnest` makes rows of them again).
+// Empty columns write nothing.
+
+#[derive(Debug, Default)]
+struct HistoryColumns {
+    positions: Vec<i32>,
+    statuses: Vec<&'static str>,
+    reasons: Vec<Option<String>>,
+    ats: Vec<OffsetDateTime>,
+}
+
+impl HistoryColumns {
+    /// `order`'s history entries from `from` on.
+    fn of(order: &Order, from: usize) -> Self {
+        let mut columns = Self::default();
+        for (position, entry) in order.history.iter().enumerate().skip(from) {
+            columns.positions.push(position as i32);
+            columns.statuses.push(entry.status.as_str());
+            columns.reasons.push(entry.reason.clone());
+            columns.ats.push(entry.at);
+        }
+        columns
     }
-    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct PartColumns {
+    business_ids: Vec<Uuid>,
+    positions: Vec<i32>,
+    statuses: Vec<&'static str>,
+    carriers: Vec<Option<String>>,
+    tracking_numbers: Vec<Option<String>>,
+    reasons: Vec<Option<String>>,
+}
+
+impl PartColumns {
+    fn of(order: &Order) -> Self {
+        let mut columns = Self::default();
+        for (position, part) in order.fulfillments.iter().enumerate() {
+            let tracking = part.tracking.as_ref();
+            columns.business_ids.push(part.business_id);
+            columns.positions.push(position as i32);
+            columns.statuses.push(part.status.as_str());
+            columns.carriers.push(tracking.map(|t| t.carrier.clone()));
+            columns
+                .tracking_numbers
+                .push(tracking.map(|t| t.tracking_number.clone()));
+            columns.reasons.push(part.reason.clone());
+        }
+        columns
+    }
+}
+
+#[derive(Debug, Default)]
+struct LineColumns {
+    positions: Vec<i32>,
+    offering_ids: Vec<Uuid>,
+    business_ids: Vec<Uuid>,
+    titles: Vec<String>,
+    quantities: Vec<i32>,
+    unit_prices: Vec<i64>,
+    points: Vec<i64>,
+    discounts: Vec<i64>,
+    amounts_due: Vec<i64>,
+}
+
+impl LineColumns {
+    fn of(order: &Order) -> Self {
+        let mut columns = Self::default();
+        for (position, line) in order.lines.iter().enumerate() {
+            columns.positions.push(position as i32);
+            columns.offering_ids.push(line.offering_id);
+            columns.business_ids.push(line.business_id);
+            columns.titles.push(line.title.clone());
+            columns.quantities.push(line.quantity as i32);
+            columns.unit_prices.push(line.unit_price_minor);
+            columns.points.push(line.points_applied);
+            columns.discounts.push(line.discount_minor);
+            columns.amounts_due.push(line.amount_due_minor);
+        }
+        columns
+    }
+}
+
+#[derive(Debug, Default)]
+struct RefundColumns {
+    refund_ids: Vec<Uuid>,
+    business_ids: Vec<Option<Uuid>>,
+    amounts: Vec<i64>,
+    points: Vec<i64>,
+    reasons: Vec<String>,
+    states: Vec<&'static str>,
+    failures: Vec<Option<String>>,
+    ats: Vec<OffsetDateTime>,
+}
+
+impl RefundColumns {
+    fn of<'a>(refunds: impl Iterator<Item = &'a Refund>) -> Self {
+        let mut columns = Self::default();
+        for refund in refunds {
+            columns.refund_ids.push(refund.refund_id);
+            columns.business_ids.push(refund.business_id);
+            columns.amounts.push(refund.amount_minor);
+            columns.points.push(refund.points);
+            columns.reasons.push(refund.reason.clone());
+            columns.states.push(refund.state.as_str());
+            columns.failures.push(refund.failure.clone());
+            columns.ats.push(refund.at);
+        }
+        columns
+    }
 }
 
 /// Puts what the order publishes into the outbox, and keeps each command
-/// with the status it was issued for, so a re-drive can send it again.
+/// with the status it was issued for, so a re-drive can send it again: two
+/// statements however many commands.
 #[tracing::instrument(skip_all, fields(order_id = %order.id, commands = commands.len()))]
 pub async fn publish(
     conn: &mut PgConnection,
@@ -259,31 +381,45 @@ pub async fn publish(
     correlation_id: Uuid,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
+    if commands.is_empty() {
+        return Ok(());
+    }
+    let mut refund_ids = Vec::with_capacity(commands.len());
+    let mut payloads = Vec::with_capacity(commands.len());
+    let mut envelopes = Vec::with_capacity(commands.len());
     for command in commands {
-        let refund_id = match &command {
+        refund_ids.push(match &command {
             OrderEvent::PaymentRefundRequested(refund) => Some(refund.refund_id),
             OrderEvent::PointsRefundRequested(refund) => Some(refund.refund_id),
             _ => None,
-        };
-        let payload =
-            serde_json::to_value(&command).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
-        let envelope = Envelope::new(command, correlation_id);
-        messaging::outbox::enqueue(conn, &envelope).await?;
-        sqlx::query(
-            "INSERT INTO order_commands (order_id, event_id, event_type, status_after, refund_id, correlation_id, payload, issued_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(order.id)
-        .bind(envelope.event_id)
-        .bind(envelope.event_type())
-        .bind(order.status.as_str())
-        .bind(refund_id)
-        .bind(correlation_id)
-        .bind(payload)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        });
+        payloads.push(
+            serde_json::to_value(&command).map_err(|error| sqlx::Error::Encode(Box::new(error)))?,
+        );
+        envelopes.push(Envelope::new(command, correlation_id));
     }
+    messaging::outbox::enqueue_all(conn, &envelopes).await?;
+    let event_ids: Vec<Uuid> = envelopes.iter().map(|envelope| envelope.event_id).collect();
+    let event_types: Vec<&str> = envelopes.iter().map(Envelope::event_type).collect();
+    sqlx::query(
+        "INSERT INTO order_commands (order_id, event_id, event_type, status_after, refund_id,
+             correlation_id, payload, issued_at)
+         SELECT $1, command.event_id, command.event_type, $2, command.refund_id, $3,
+             command.payload, $4
+         FROM unnest($5::uuid[], $6::text[], $7::uuid[], $8::jsonb[]) WITH ORDINALITY
+             AS command(event_id, event_type, refund_id, payload, n)
+         ORDER BY command.n",
+    )
+    .bind(order.id)
+    .bind(order.status.as_str())
+    .bind(correlation_id)
+    .bind(now)
+    .bind(event_ids)
+    .bind(event_types)
+    .bind(refund_ids)
+    .bind(payloads)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
