@@ -57,32 +57,30 @@ pub async fn tell(
     customer: Option<&Customer>,
     notice: Option<&Notice>,
 ) -> Result<Told, TellError> {
-    store::lock_order(conn, order_id).await?;
     // Whether this event named the customer or their address for the first
     // time: only then can facts be parked, or notifications lack an email.
-    let mut learnt = false;
-    let known = match customer {
-        Some(customer) => {
-            let (known, new) = store::remember_customer(conn, customer).await?;
-            learnt = new;
-            if known.customer_id != customer.customer_id {
-                tracing::warn!(
-                    first = %known.customer_id,
-                    now = %customer.customer_id,
-                    "an event names another customer for the order; keeping the first"
-                );
-            }
-            Some(known)
+    let (known, learnt) = store::take_order(conn, order_id, customer).await?;
+    if let (Some(known), Some(customer)) = (&known, customer) {
+        if known.customer_id != customer.customer_id {
+            tracing::warn!(
+                first = %known.customer_id,
+                now = %customer.customer_id,
+                "an event names another customer for the order; keeping the first"
+            );
         }
-        None => store::customer_of(conn, order_id).await?,
-    };
+    }
+    // The notifications whose emails this transaction queues.
+    let mut emails = Vec::new();
     let told = match (&known, notice) {
         (_, None) => Told::NothingToTell,
         (Some(known), Some(notice)) => {
-            if store::insert(conn, known.customer_id, notice).await? {
-                Told::Told
-            } else {
-                Told::AlreadyTold
+            let email = known.email.as_deref();
+            match store::insert(conn, known.customer_id, notice, email).await? {
+                Some(id) => {
+                    emails.extend(email.map(|_| id));
+                    Told::Told
+                }
+                None => Told::AlreadyTold,
             }
         }
         (None, Some(notice)) => {
@@ -90,28 +88,25 @@ pub async fn tell(
             Told::Parked
         }
     };
-    if let Some(known) = known {
-        // Facts are parked only while no customer is known, so only an
-        // event that names the customer first can have any to move.
-        if learnt {
-            let moved = store::unpark(conn, order_id, known.customer_id).await?;
-            if moved > 0 {
-                tracing::info!(moved, "parked notifications moved into the inbox");
-            }
+    // Facts are parked, and notifications made without an address, only
+    // while the customer or their address is unknown: only the event that
+    // teaches it can have any to move or to email.
+    if let Some(known) = known.filter(|_| learnt) {
+        let moved = store::unpark(conn, order_id, known.customer_id).await?;
+        if moved > 0 {
+            tracing::info!(moved, "parked notifications moved into the inbox");
         }
-        // Every notification made while the address was known has its
-        // email queued in the transaction that made it.
-        let new_mail = learnt || matches!(told, Told::Told);
-        if let Some(email) = known.email.as_deref().filter(|_| new_mail) {
-            for notification_id in store::claim_unsent_emails(conn, order_id, email).await? {
-                job_queue::enqueue(
-                    conn,
-                    job_queue::NewJob::new(EMAIL_JOB, &EmailJob { notification_id })?
-                        .dedupe_key(notification_id.to_string()),
-                )
-                .await?;
-            }
+        if let Some(email) = known.email.as_deref() {
+            emails.extend(store::claim_unsent_emails(conn, order_id, email).await?);
         }
+    }
+    for notification_id in emails {
+        job_queue::enqueue(
+            conn,
+            job_queue::NewJob::new(EMAIL_JOB, &EmailJob { notification_id })?
+                .dedupe_key(notification_id.to_string()),
+        )
+        .await?;
     }
     Ok(told)
 }

@@ -24,81 +24,68 @@ pub struct QueuedEmail {
     pub body: String,
 }
 
-/// Holds the order's lock until the transaction ends. The order's, payment
-/// and dispatch topics are consumed concurrently; without it a fact could be
-/// parked by one transaction just as another, not seeing it yet, learns the
-/// customer and moves the parked facts, leaving it parked for good.
-#[tracing::instrument(skip(conn))]
-pub async fn lock_order(conn: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
-        .bind(order_id)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-/// Records whom `customer.order_id` belongs to. A known address is kept when
-/// an event carries none; the customer of an order never changes, so a
-/// different one is ignored (and logged by the caller). Also says whether
-/// this taught notification something: the customer, or a new address (the
-/// row is written only then). The caller holds the order's lock.
-#[tracing::instrument(skip_all, fields(order_id = %customer.order_id))]
-pub async fn remember_customer(
+/// Takes the order's row until the transaction ends, making it on the first
+/// event about the order, and records whom the order belongs to when the
+/// event names them (`customer`). Returns whom the order belongs to as far
+/// as notification has learnt, and whether this transaction taught it
+/// something: the customer, or a new address.
+///
+/// The row is the order's lock. The order's, payment and dispatch topics
+/// are consumed concurrently; without it a fact could be parked by one
+/// transaction just as another, not seeing it yet, learns the customer and
+/// moves the parked facts, leaving it parked for good. The update always
+/// writes, so that what it returns is the row as the last transaction to
+/// hold it left it, not as this statement's snapshot saw it. A known
+/// address is kept when an event carries none; the customer of an order
+/// never changes, so a different one is ignored (and logged by the caller).
+#[tracing::instrument(skip_all, fields(%order_id))]
+pub async fn take_order(
     conn: &mut PgConnection,
-    customer: &Customer,
-) -> Result<(KnownCustomer, bool), sqlx::Error> {
+    order_id: Uuid,
+    customer: Option<&Customer>,
+) -> Result<(Option<KnownCustomer>, bool), sqlx::Error> {
     let row = sqlx::query(
-        "WITH known AS (SELECT customer_id, email FROM order_customers WHERE order_id = $1),
-              saved AS (
-                  INSERT INTO order_customers (order_id, customer_id, email) VALUES ($1, $2, $3)
-                  ON CONFLICT (order_id) DO UPDATE SET email = EXCLUDED.email, updated_at = now()
-                  WHERE EXCLUDED.email IS NOT NULL
-                    AND order_customers.email IS DISTINCT FROM EXCLUDED.email
-                  RETURNING customer_id, email)
-         SELECT customer_id, email, true AS learnt FROM saved
-         UNION ALL
-         SELECT customer_id, email, false FROM known WHERE NOT EXISTS (SELECT 1 FROM saved)",
+        "INSERT INTO order_customers AS known (order_id, customer_id, email, learnt_in)
+         VALUES ($1, $2, $3, CASE WHEN $2::uuid IS NOT NULL THEN pg_current_xact_id() END)
+         ON CONFLICT (order_id) DO UPDATE SET
+             customer_id = coalesce(known.customer_id, EXCLUDED.customer_id),
+             email = coalesce(EXCLUDED.email, known.email),
+             learnt_in = CASE
+                 WHEN (known.customer_id IS NULL AND EXCLUDED.customer_id IS NOT NULL)
+                   OR known.email IS DISTINCT FROM coalesce(EXCLUDED.email, known.email)
+                 THEN pg_current_xact_id() ELSE known.learnt_in END
+         RETURNING customer_id, email,
+                   coalesce(learnt_in = pg_current_xact_id(), false) AS learnt",
     )
-    .bind(customer.order_id)
-    .bind(customer.customer_id)
-    .bind(&customer.email)
+    .bind(order_id)
+    .bind(customer.map(|customer| customer.customer_id))
+    .bind(customer.and_then(|customer| customer.email.as_deref()))
     .fetch_one(conn)
     .await?;
-    let known = KnownCustomer {
-        customer_id: row.get("customer_id"),
-        email: row.get("email"),
-    };
+    let known = row
+        .get::<Option<Uuid>, _>("customer_id")
+        .map(|customer_id| KnownCustomer {
+            customer_id,
+            email: row.get("email"),
+        });
     Ok((known, row.get("learnt")))
 }
 
-/// The order's customer, if an event has named them.
-#[tracing::instrument(skip(conn))]
-pub async fn customer_of(
-    conn: &mut PgConnection,
-    order_id: Uuid,
-) -> Result<Option<KnownCustomer>, sqlx::Error> {
-    let row = sqlx::query("SELECT customer_id, email FROM order_customers WHERE order_id = $1")
-        .bind(order_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(row.map(|row| KnownCustomer {
-        customer_id: row.get("customer_id"),
-        email: row.get("email"),
-    }))
-}
-
-/// Puts `notice` in `user_id`'s inbox unless its fact was told before.
-/// Returns whether it was new.
+/// Puts `notice` in `user_id`'s inbox unless its fact was told before, to
+/// be emailed to `email` when the address is known. Returns the new
+/// notification's id, or `None` when the fact was told before.
 #[tracing::instrument(skip_all, fields(order_id = %notice.order_id, kind = notice.kind.as_str()))]
 pub async fn insert(
     conn: &mut PgConnection,
     user_id: Uuid,
     notice: &Notice,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO notifications (id, user_id, order_id, kind, fact_key, title, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT ON CONSTRAINT notifications_once_per_fact DO NOTHING",
+    email: Option<&str>,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO notifications (id, user_id, order_id, kind, fact_key, title, body, email_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT ON CONSTRAINT notifications_once_per_fact DO NOTHING
+         RETURNING id",
     )
     .bind(Uuid::now_v7())
     .bind(user_id)
@@ -107,10 +94,9 @@ pub async fn insert(
     .bind(&notice.fact_key)
     .bind(&notice.title)
     .bind(&notice.body)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .bind(email)
+    .fetch_optional(conn)
+    .await
 }
 
 /// Keeps `notice` until its order's customer is known.
@@ -165,7 +151,7 @@ pub async fn unpark(
     parked.sort_by_key(|(seq, _)| *seq);
     let mut moved = 0;
     for (_, notice) in &parked {
-        if insert(conn, user_id, notice).await? {
+        if insert(conn, user_id, notice, None).await?.is_some() {
             moved += 1;
         }
     }

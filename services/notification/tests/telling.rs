@@ -1,0 +1,122 @@
+//! The order's row as its lock: events about one order arrive on three
+//! topics, consumed at once, and a fact must never be parked by one of them
+//! just as another learns whom the order belongs to.
+
+mod support;
+
+use std::time::Duration;
+
+use notification::domain::{Customer, Kind, Notice};
+use notification::inbox::{tell, Told};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+fn notice(order_id: Uuid, kind: Kind) -> Notice {
+    Notice {
+        order_id,
+        kind,
+        fact_key: String::new(),
+        title: format!("{} title", kind.as_str()),
+        body: format!("{} body", kind.as_str()),
+    }
+}
+
+#[tokio::test]
+async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is_not_parked() {
+    let notifier = support::start_writing_files().await;
+    let pool = PgPool::connect(notifier.db.url("notification"))
+        .await
+        .expect("connect as notification");
+    let order_id = Uuid::new_v4();
+    let customer = Customer {
+        order_id,
+        customer_id: Uuid::new_v4(),
+        email: Some("ada@example.test".to_owned()),
+    };
+
+    // The payment is told before the order's own event: it waits.
+    let mut early = pool.begin().await.expect("begin");
+    let told = tell(
+        &mut early,
+        order_id,
+        None,
+        Some(&notice(order_id, Kind::Paid)),
+    )
+    .await
+    .expect("tell the payment");
+    assert_eq!(told, Told::Parked);
+    early.commit().await.expect("commit");
+
+    // The order's event names the customer, and has not committed yet...
+    let mut learning = pool.begin().await.expect("begin");
+    let told = tell(
+        &mut learning,
+        order_id,
+        Some(&customer),
+        Some(&notice(order_id, Kind::Placed)),
+    )
+    .await
+    .expect("tell the order");
+    assert_eq!(told, Told::Told);
+
+    // ...when a dispatch event about the same order comes in.
+    let dispatch = tokio::spawn({
+        let pool = pool.clone();
+        async move {
+            let mut tx = pool.begin().await.expect("begin");
+            let told = tell(
+                &mut tx,
+                order_id,
+                None,
+                Some(&notice(order_id, Kind::Dispatched)),
+            )
+            .await
+            .expect("tell the dispatch");
+            tx.commit().await.expect("commit");
+            told
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !dispatch.is_finished(),
+        "the dispatch waits for the order's row"
+    );
+    learning.commit().await.expect("commit");
+    let told = dispatch.await.expect("the dispatch's task");
+    assert_eq!(
+        told,
+        Told::Told,
+        "the dispatch sees the customer the order's event taught"
+    );
+
+    let parked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM parked_notifications WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(&pool)
+            .await
+            .expect("count parked");
+    assert_eq!(parked, 0, "nothing stays parked");
+    let told: Vec<(String, Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT kind, user_id, email_to FROM notifications WHERE order_id = $1 ORDER BY seq",
+    )
+    .bind(order_id)
+    .fetch_all(&pool)
+    .await
+    .expect("read the inbox");
+    let email = customer.email.clone();
+    assert_eq!(
+        told,
+        vec![
+            ("placed".to_owned(), customer.customer_id, email.clone()),
+            ("paid".to_owned(), customer.customer_id, email.clone()),
+            ("dispatched".to_owned(), customer.customer_id, email),
+        ],
+        "each fact in the customer's inbox once, each to be emailed"
+    );
+    let jobs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_queue WHERE kind = 'email_notification'")
+            .fetch_one(&pool)
+            .await
+            .expect("count email jobs");
+    assert_eq!(jobs, 3, "one email job per notification");
+}
