@@ -3,7 +3,10 @@
 //! included), transaction ids handed out (one per transaction that wrote,
 //! so one per commit that waits for its WAL flush — the commits the
 //! ceiling is about), rows written per schema, and how many connections
-//! are busy at once.
+//! are busy at once; and, when the server was started with
+//! `pg_stat_statements` loaded (`HEYBLUE_POSTGRES_OPTIONS="-c
+//! shared_preload_libraries=pg_stat_statements"`), the statements the fleet
+//! ran.
 //!
 //! The admin connection sits in the `postgres` database, so that its own
 //! queries add no commit to `heyblue`'s count; the row counts need one
@@ -25,6 +28,8 @@ pub struct Database {
     admin: PgPool,
     fleet: PgPool,
     options: PgConnectOptions,
+    /// Whether `pg_stat_statements` can be read.
+    statements: bool,
 }
 
 /// The database's counters at one instant.
@@ -32,6 +37,9 @@ pub struct Database {
 pub struct Counters {
     pub commits: i64,
     pub write_transactions: i64,
+    /// Statements run in the fleet's database (`pg_stat_statements`'
+    /// calls), when they are counted.
+    pub statements: Option<i64>,
 }
 
 impl Counters {
@@ -39,6 +47,10 @@ impl Counters {
         Counters {
             commits: self.commits - earlier.commits,
             write_transactions: self.write_transactions - earlier.write_transactions,
+            statements: self
+                .statements
+                .zip(earlier.statements)
+                .map(|(now, then)| now - then),
         }
     }
 }
@@ -78,10 +90,22 @@ impl Database {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_lazy_with(options.clone().database(database))
         };
+        let admin = pool("postgres");
+        // Counted only where the server loaded the module; the extension is
+        // made in `postgres`, whose view shows every database's statements.
+        let statements = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(&admin)
+            .await
+            .is_ok()
+            && sqlx::query("SELECT 1 FROM pg_stat_statements LIMIT 1")
+                .execute(&admin)
+                .await
+                .is_ok();
         Ok(Database {
-            admin: pool("postgres"),
+            admin,
             fleet: pool(FLEET_DATABASE),
             options,
+            statements,
         })
     }
 
@@ -100,17 +124,25 @@ impl Database {
     }
 
     pub async fn counters(&self) -> anyhow::Result<Counters> {
-        let (commits, next_xid): (i64, String) = sqlx::query_as(
-            "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
-                    pg_snapshot_xmax(pg_current_snapshot())::text",
-        )
-        .bind(FLEET_DATABASE)
-        .fetch_one(&self.admin)
-        .await
-        .context("failed to read the database's counters")?;
+        let (commits, next_xid, statements): (i64, String, Option<i64>) =
+            sqlx::query_as(if self.statements {
+                "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
+                    pg_snapshot_xmax(pg_current_snapshot())::text,
+                    (SELECT sum(calls)::bigint FROM pg_stat_statements
+                     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1))"
+            } else {
+                "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
+                    pg_snapshot_xmax(pg_current_snapshot())::text,
+                    NULL::bigint"
+            })
+            .bind(FLEET_DATABASE)
+            .fetch_one(&self.admin)
+            .await
+            .context("failed to read the database's counters")?;
         Ok(Counters {
             commits,
             write_transactions: next_xid.parse().context("a transaction id")?,
+            statements,
         })
     }
 

@@ -218,6 +218,7 @@ fn watched(fleet: &Fleet) -> Vec<Watched> {
 struct Idle {
     commits: f64,
     writes: f64,
+    statements: Option<f64>,
 }
 
 async fn idle_rates(database: &Database) -> anyhow::Result<Idle> {
@@ -229,6 +230,9 @@ async fn idle_rates(database: &Database) -> anyhow::Result<Idle> {
     Ok(Idle {
         commits: idle.commits as f64 / seconds,
         writes: idle.write_transactions as f64 / seconds,
+        statements: idle
+            .statements
+            .map(|statements| statements as f64 / seconds),
     })
 }
 
@@ -309,6 +313,10 @@ async fn census(bench: &Bench, orders: usize, idle: Idle) -> anyhow::Result<Cens
         commits_per_order: (work.commits as f64 - idle.commits * elapsed) / count,
         write_transactions_per_order: (work.write_transactions as f64 - idle.writes * elapsed)
             / count,
+        statements_per_order: work
+            .statements
+            .zip(idle.statements)
+            .map(|(statements, idle)| (statements as f64 - idle * elapsed) / count),
         rows_per_order: rows_per_order(&rows_before, &rows_after, count),
         idle_commits_per_second: idle.commits,
         idle_write_transactions_per_second: idle.writes,

@@ -42,6 +42,8 @@ pub struct Census {
     pub processing: usize,
     pub commits_per_order: f64,
     pub write_transactions_per_order: f64,
+    /// Statements run per order, when `pg_stat_statements` counts them.
+    pub statements_per_order: Option<f64>,
     /// Rows inserted, updated or deleted per order, by schema and table.
     pub rows_per_order: BTreeMap<(String, String), Rows>,
     /// The idle fleet's own commits per second, taken off the above.
@@ -158,6 +160,12 @@ impl Results {
                 census.write_transactions_per_order,
                 census.commits_per_order,
             );
+            if let Some(statements) = census.statements_per_order {
+                let _ = writeln!(
+                    out,
+                    "- per order, the same orders: **{statements:.0} statements** (`pg_stat_statements`, the idle fleet's taken off)"
+                );
+            }
         }
         if let Some(ceiling) = self.ceiling_orders_per_second() {
             let _ = writeln!(
@@ -230,6 +238,13 @@ impl Results {
             run.busy_connections_mean,
             run.busy_connections_peak
         );
+        if let Some(statements) = run.database.statements {
+            let _ = writeln!(
+                out,
+                "Statements: {:.0} per order during the run (polling included; `pg_stat_statements`).",
+                statements as f64 / completed
+            );
+        }
     }
 }
 
