@@ -124,21 +124,21 @@ impl Database {
     }
 
     pub async fn counters(&self) -> anyhow::Result<Counters> {
-        let (commits, next_xid, statements): (i64, String, Option<i64>) =
-            sqlx::query_as(if self.statements {
-                "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
+        let statements = if self.statements {
+            "(SELECT sum(calls)::bigint FROM pg_stat_statements
+              WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1))"
+        } else {
+            "NULL::bigint"
+        };
+        let (commits, next_xid, statements): (i64, String, Option<i64>) = sqlx::query_as(&format!(
+            "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
                     pg_snapshot_xmax(pg_current_snapshot())::text,
-                    (SELECT sum(calls)::bigint FROM pg_stat_statements
-                     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1))"
-            } else {
-                "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = $1),
-                    pg_snapshot_xmax(pg_current_snapshot())::text,
-                    NULL::bigint"
-            })
-            .bind(FLEET_DATABASE)
-            .fetch_one(&self.admin)
-            .await
-            .context("failed to read the database's counters")?;
+                    {statements}"
+        ))
+        .bind(FLEET_DATABASE)
+        .fetch_one(&self.admin)
+        .await
+        .context("failed to read the database's counters")?;
         Ok(Counters {
             commits,
             write_transactions: next_xid.parse().context("a transaction id")?,

@@ -56,14 +56,15 @@ impl Periodic for RedriveStuckOrders {
                 let commands = store::pending_commands(&mut tx, *order_id, *status)
                     .await
                     .with_context(|| format!("failed to read order {order_id}'s commands"))?;
-                for (command, correlation_id) in &commands {
-                    messaging::outbox::enqueue(
-                        &mut tx,
-                        &Envelope::new(command.clone(), *correlation_id),
-                    )
+                let envelopes: Vec<_> = commands
+                    .iter()
+                    .map(|(command, correlation_id)| {
+                        Envelope::new(command.clone(), *correlation_id)
+                    })
+                    .collect();
+                messaging::outbox::enqueue_all(&mut tx, &envelopes)
                     .await
                     .with_context(|| format!("failed to re-drive order {order_id}"))?;
-                }
                 store::mark_redriven(&mut tx, *order_id, now)
                     .await
                     .with_context(|| format!("failed to mark order {order_id} re-driven"))?;

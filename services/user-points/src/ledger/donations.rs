@@ -42,8 +42,7 @@ pub async fn donate(
         source: PointsSource::Donation,
         reference,
     });
-    for event in [donated, credited] {
-        messaging::outbox::enqueue(conn, &Envelope::new(event, donation.donation_id)).await?;
-    }
+    let events = [donated, credited].map(|event| Envelope::new(event, donation.donation_id));
+    messaging::outbox::enqueue_all(conn, &events).await?;
     Ok(donation)
 }
