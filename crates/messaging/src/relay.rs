@@ -3,12 +3,21 @@
 //! It sleeps until a write in its process announces outbox rows
 //! ([`crate::wake`]), then looks for them, again and again for a moment
 //! while their transaction commits; a fallback poll every second covers
-//! rows written by another process or committed later than that. Each
-//! round takes a transaction-scoped advisory lock, so one relay per schema
-//! publishes at a time and rows go out strictly in id order. It waits for
-//! every delivery of the round before marking rows sent: a relay killed in
-//! between publishes those rows again after restart (consumers dedupe by
-//! `event_id`), never loses them.
+//! rows written by another process or committed later than that.
+//!
+//! Replicas of a service take turns, so one relay per schema publishes at a
+//! time and rows go out strictly in id order. A relay's turn is a session
+//! advisory lock on a connection of its own (outside the pool), taken by
+//! the statement that looks for pending rows, so a look that finds none
+//! costs one statement and takes nothing; the rows are then read afresh
+//! (every round before had marked its rows sent before giving up its turn),
+//! published, marked sent, and the turn given up: four statements a round
+//! and no transaction left open while the broker is awaited. A relay that
+//! finds another's turn under way looks again soon. It waits for every
+//! delivery of the round before marking rows sent: a relay killed in between
+//! publishes those rows again after restart (consumers dedupe by
+//! `event_id`), never loses them. A round that fails lets its connection go,
+//! and with it the turn.
 //!
 //! A producer that failed fatally (the broker fenced it, or lost its
 //! producer id after a restart without its state) refuses every message
@@ -28,10 +37,11 @@
 //! had meanwhile given another producer, failed for good. While the broker
 //! is away, the rows wait in the outbox.
 //!
-//! Trade-offs, named: the round's transaction stays open while deliveries
-//! are awaited, so a long broker outage keeps one idle transaction open (and
-//! holds back vacuum in that database) — the price of strict order without a
-//! separate leader election. And a row the broker refuses for good (say, a
+//! Trade-offs, named: a relay whose connection breaks in the middle of a
+//! round loses its turn while its deliveries may still be on their way, so
+//! another replica can publish the same rows again; each publishes them in
+//! id order, so the first copy of every event still arrives in order and
+//! consumers drop the rest. And a row the broker refuses for good (say, a
 //! message over its size limit) is retried with backoff, reported in
 //! `messaging_outbox_publish_errors_total` and `messaging_outbox_oldest_age_seconds`,
 //! while rows after it that were delivered stay delivered: the refused row
@@ -42,7 +52,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures::future::join_all;
 use rdkafka::producer::{FutureRecord, Producer};
-use sqlx::{Executor, PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
 use crate::kafka::{
@@ -124,6 +134,9 @@ const BROKER_CHECK: Duration = Duration::from_secs(1);
 
 pub struct Relay {
     pool: PgPool,
+    /// The relay's own connection, on which its turn is held; made from
+    /// the pool's when a round needs it, let go when a round fails.
+    connection: Option<PgConnection>,
     /// None after a producer lost the broker, until the broker answers.
     producer: Option<Publisher>,
     config: RelayConfig,
@@ -154,6 +167,7 @@ impl Relay {
         let (producer, loss) = watched_producer(&config.bootstrap)?;
         Ok(Relay {
             pool,
+            connection: None,
             producer: Some(Publisher { producer, loss }),
             config,
             metrics,
@@ -205,12 +219,16 @@ impl Relay {
                 failed_rounds = 0;
             }
             match round {
-                Ok(published) if published as i64 >= self.config.batch_size => continue,
-                Ok(0) => backoff = Duration::from_millis(50),
-                Ok(_) => {
+                Ok(Round::Published(published)) if published as i64 >= self.config.batch_size => {
+                    continue
+                }
+                Ok(Round::Published(_)) => {
                     backoff = Duration::from_millis(50);
                     looks.found();
                 }
+                // Nothing yet, or another relay's round is publishing: look
+                // again as announced rows would have it, or at the idle poll.
+                Ok(Round::Nothing | Round::NotOurTurn) => backoff = Duration::from_millis(50),
                 Err(error) => {
                     failed_rounds += 1;
                     self.metrics.outbox_publish_errors.inc();
@@ -334,12 +352,14 @@ impl Relay {
         }
     }
 
-    async fn flush_on_shutdown(&self) {
+    async fn flush_on_shutdown(&mut self) {
+        let grace = self.config.shutdown_grace;
         let flush = async {
             loop {
                 match self.publish_round().await {
-                    Ok(0) => break,
-                    Ok(_) => {}
+                    Ok(Round::Published(_)) => {}
+                    // What another relay is publishing is its to finish.
+                    Ok(Round::Nothing | Round::NotOurTurn) => break,
                     Err(error) => {
                         tracing::warn!(error = ?error, "outbox flush on shutdown failed");
                         break;
@@ -347,49 +367,59 @@ impl Relay {
                 }
             }
         };
-        if tokio::time::timeout(self.config.shutdown_grace, flush)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(grace, flush).await.is_err() {
             tracing::warn!(
                 "outbox not flushed within the shutdown grace; the rest goes out after restart"
             );
         }
     }
 
-    /// One round: lock, read the oldest pending rows, publish them all, wait
-    /// for every delivery, mark the delivered ones. Returns how many went out.
+    /// One round: take the turn if rows are pending, read the oldest,
+    /// publish them all, wait for every delivery, mark the delivered ones
+    /// and give the turn up. A round that fails drops its connection, which
+    /// gives up the turn wherever the round stopped.
     #[tracing::instrument(skip_all, level = "debug")]
-    pub async fn publish_round(&self) -> anyhow::Result<usize> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .context("failed to begin relay round")?;
-        // Replicas take turns: one waits here for as long as another's round
-        // lasts, which is as long as the broker takes. That wait is the
-        // design, not a stuck statement, so the service's statement and lock
-        // timeouts are lifted for it and put back once the lock is held.
-        (&mut *tx)
-            .execute("SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = 0")
-            .await
-            .context("failed to lift the timeouts for the relay lock")?;
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.messaging_relay'))",
+    async fn publish_round(&mut self) -> anyhow::Result<Round> {
+        let mut connection = match self.connection.take() {
+            Some(connection) => connection,
+            None => self
+                .pool
+                .acquire()
+                .await
+                .context("failed to connect for the relay")?
+                .detach(),
+        };
+        let round = self.round_on(&mut connection).await;
+        if round.is_ok() {
+            self.connection = Some(connection);
+        }
+        round
+    }
+
+    async fn round_on(&self, connection: &mut PgConnection) -> anyhow::Result<Round> {
+        // The lock is tried only when a pending row is there to evaluate
+        // it, so an empty look takes nothing. It is never waited for: a
+        // relay in its turn may wait on an absent broker for long.
+        let turn: Option<bool> = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.messaging_relay'))
+             FROM messaging_outbox WHERE published_at IS NULL LIMIT 1",
         )
-        .execute(&mut *tx)
+        .fetch_optional(&mut *connection)
         .await
-        .context("failed to take the relay lock")?;
-        (&mut *tx)
-            .execute("SET LOCAL statement_timeout TO DEFAULT; SET LOCAL lock_timeout TO DEFAULT")
-            .await
-            .context("failed to restore the timeouts after the relay lock")?;
+        .context("failed to look for pending outbox rows")?;
+        match turn {
+            None => return Ok(Round::Nothing),
+            Some(false) => return Ok(Round::NotOurTurn),
+            Some(true) => {}
+        }
+        // Read after the turn was taken, so that rows a relay marked sent
+        // before giving its turn up are seen as sent.
         let rows: Vec<PendingRow> = sqlx::query(
             "SELECT id, topic, partition_key, event_type, payload, traceparent
              FROM messaging_outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
         )
         .bind(self.config.batch_size)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *connection)
         .await
         .context("failed to read the outbox")?
         .into_iter()
@@ -402,9 +432,30 @@ impl Relay {
             traceparent: row.get("traceparent"),
         })
         .collect();
-        if rows.is_empty() {
-            return Ok(0);
+        let outcome = if rows.is_empty() {
+            // Published by the relay whose turn just ended.
+            Ok(Round::Nothing)
+        } else {
+            self.publish(connection, &rows).await
+        };
+        if outcome.is_ok() {
+            // After the marks committed: the next relay reads them as sent.
+            sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *connection)
+                .await
+                .context("failed to give up the relay's turn")?;
         }
+        outcome
+    }
+
+    /// Publishes `rows`, waits for their deliveries and marks the delivered
+    /// ones sent (and the first failure's row with its error), in one
+    /// statement.
+    async fn publish(
+        &self,
+        connection: &mut PgConnection,
+        rows: &[PendingRow],
+    ) -> anyhow::Result<Round> {
         let publisher = self
             .producer
             .as_ref()
@@ -445,31 +496,42 @@ impl Relay {
                 }
             }
         }
+        let (failed_id, failed_error) = first_error.clone().unzip();
         // clock_timestamp(), not now(): when the broker had the rows, not
         // when the round began.
-        sqlx::query("UPDATE messaging_outbox SET published_at = clock_timestamp(), attempts = attempts + 1 WHERE id = ANY($1)")
-            .bind(&delivered)
-            .execute(&mut *tx)
-            .await
-            .context("failed to mark outbox rows sent")?;
-        if let Some((id, error)) = &first_error {
-            sqlx::query("UPDATE messaging_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
-                .bind(id)
-                .bind(error)
-                .execute(&mut *tx)
-                .await
-                .context("failed to record the publish error")?;
-        }
-        tx.commit().await.context("failed to commit relay round")?;
+        sqlx::query(
+            "WITH sent AS (
+                 UPDATE messaging_outbox SET published_at = clock_timestamp(), attempts = attempts + 1
+                 WHERE id = ANY($1)
+             )
+             UPDATE messaging_outbox SET attempts = attempts + 1, last_error = $3 WHERE id = $2",
+        )
+        .bind(&delivered)
+        .bind(failed_id)
+        .bind(failed_error)
+        .execute(&mut *connection)
+        .await
+        .context("failed to mark outbox rows sent")?;
 
         self.metrics.outbox_published.inc_by(delivered.len() as u64);
         match first_error {
             Some((id, error)) => Err(anyhow::anyhow!(
                 "failed to publish outbox row {id}: {error}"
             )),
-            None => Ok(delivered.len()),
+            None => Ok(Round::Published(delivered.len())),
         }
     }
+}
+
+/// What a relay round did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Round {
+    /// Published this many rows.
+    Published(usize),
+    /// Found no pending row.
+    Nothing,
+    /// Found pending rows while another relay of the schema had its turn.
+    NotOurTurn,
 }
 
 /// Measures the outbox backlog every `every` until `shutdown`, into

@@ -374,6 +374,69 @@ async fn events_with_one_key_are_consumed_in_the_order_they_were_written() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_relays_of_one_schema_take_turns_and_publish_every_row_once_in_order() {
+    let pool = database().await;
+    let broker = broker(&[Topic::Connection], 6).await;
+    // Two relays as two replicas of a service would run them. Every commit
+    // wakes both (they share this process's announcements), so their rounds
+    // meet all the time.
+    let (first, first_metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
+    let (second, second_metrics) = start_relay_measured(&pool, broker.bootstrap_servers());
+    let users: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    let mut written = HashSet::new();
+    for round in 0..100i64 {
+        let events: Vec<_> = users.iter().map(|user| award(*user, round)).collect();
+        written.extend(events.iter().map(|event| event.event_id.to_string()));
+        commit(&pool, &events).await;
+    }
+    eventually(WAIT, "every outbox row is marked published", || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM messaging_outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .is_ok_and(|pending| pending == 0)
+    })
+    .await;
+    first.stop().await;
+    second.stop().await;
+
+    assert_eq!(
+        first_metrics.outbox_published.get() + second_metrics.outbox_published.get(),
+        400,
+        "each row published by one relay, once"
+    );
+    let on_topic = read_topic(
+        broker.bootstrap_servers(),
+        Topic::Connection.name(),
+        Duration::from_secs(2),
+    )
+    .await;
+    let published: Vec<serde_json::Value> = on_topic
+        .iter()
+        .map(|message| serde_json::from_slice(&message.payload).expect("JSON payload"))
+        .collect();
+    let ids: Vec<String> = published
+        .iter()
+        .map(|event| event["event_id"].as_str().expect("event_id").to_owned())
+        .collect();
+    assert_eq!(ids.len(), 400, "no event on the topic twice");
+    assert_eq!(ids.into_iter().collect::<HashSet<_>>(), written);
+    for user in users {
+        let points: Vec<i64> = published
+            .iter()
+            .filter(|event| event["user_id"].as_str() == Some(user.to_string().as_str()))
+            .map(|event| event["points"].as_i64().expect("points"))
+            .collect();
+        assert_eq!(
+            points,
+            (0..100).collect::<Vec<_>>(),
+            "user {user}'s events in written order"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile_arrives() {
     let pool = database().await;
     let broker = broker(&[Topic::Connection], 3).await;
