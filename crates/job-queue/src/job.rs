@@ -33,8 +33,9 @@ impl NewJob {
         })
     }
 
-    /// Enqueueing another job of this kind with the same key adds nothing, as
-    /// long as the first is kept (see [`crate::Retention`]). Derive it from
+    /// Enqueueing another job of this kind with the same key adds nothing,
+    /// while the first is in the queue and for [`crate::Retention::keys`]
+    /// after it was enqueued, done or not. Derive it from
     /// business ids (`order_id`, `(order_id, business_id)`), so that a
     /// redelivered event cannot make two jobs.
     pub fn dedupe_key(mut self, key: impl Into<String>) -> Self {

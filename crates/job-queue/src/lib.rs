@@ -58,7 +58,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use job::{Job, JobContext, JobError, JobHandler, NewJob, Periodic};
 pub use metrics::JobMetrics;
 pub use runner::{JobConfig, JobRunner, Nudge, StartError};
-pub use schema::{install, prune, Retention};
+pub use schema::{install, prune, Pruned, Retention};
 pub use store::enqueue;
 pub use sweep::{Sweep, Sweeper};
 

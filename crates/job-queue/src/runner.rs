@@ -57,7 +57,7 @@ pub struct JobConfig {
     /// How often the queue gauges are read from the table.
     pub gauges_every: Duration,
     pub retention: Retention,
-    /// How often finished jobs past their retention are deleted.
+    /// How often failed jobs and dedupe keys past their retention are deleted.
     pub prune_every: Duration,
 }
 
@@ -184,7 +184,7 @@ impl JobRunner {
             mut periodic,
             nudge,
         } = self;
-        periodic.push(Arc::new(PruneFinished {
+        periodic.push(Arc::new(PruneTraces {
             retention: config.retention,
             every: config.prune_every,
         }));
@@ -598,14 +598,15 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
         .unwrap_or("(no message)")
 }
 
-/// Deletes finished jobs past their retention, on one replica per interval.
-struct PruneFinished {
+/// Deletes failed jobs and dedupe keys past their retention, on one replica
+/// per interval.
+struct PruneTraces {
     retention: Retention,
     every: Duration,
 }
 
 #[async_trait]
-impl Periodic for PruneFinished {
+impl Periodic for PruneTraces {
     fn name(&self) -> &'static str {
         "job_queue.prune"
     }
@@ -615,11 +616,15 @@ impl Periodic for PruneFinished {
     }
 
     async fn tick(&self, ctx: &JobContext, now: OffsetDateTime) -> anyhow::Result<()> {
-        let deleted = schema::prune(&ctx.pool, now, self.retention)
+        let pruned = schema::prune(&ctx.pool, now, self.retention)
             .await
-            .context("failed to prune finished jobs")?;
-        if deleted > 0 {
-            tracing::info!(deleted, "pruned finished jobs");
+            .context("failed to prune failed jobs and dedupe keys")?;
+        if pruned.failed_jobs > 0 || pruned.keys > 0 {
+            tracing::info!(
+                failed_jobs = pruned.failed_jobs,
+                keys = pruned.keys,
+                "pruned failed jobs and dedupe keys past their retention"
+            );
         }
         Ok(())
     }

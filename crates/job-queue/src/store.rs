@@ -14,15 +14,25 @@ use time::OffsetDateTime;
 use crate::job::{Job, NewJob};
 use crate::JOBS;
 
-const ENQUEUE_SQL: &str = "INSERT INTO job_queue (kind, payload, dedupe_key, run_at)
-     VALUES ($1, $2, $3, $4)
-     ON CONFLICT ON CONSTRAINT job_queue_dedupe DO NOTHING
+/// The dedupe key is taken first, in the same statement: a second enqueue
+/// of the key waits for the first one's transaction, then finds the key
+/// taken (or free, if that transaction rolled back). The key outlives its
+/// job, which leaves the queue when done.
+const ENQUEUE_SQL: &str = "WITH key AS (
+         INSERT INTO job_queue_keys (kind, dedupe_key)
+         SELECT $1, $3 WHERE $3::text IS NOT NULL
+         ON CONFLICT DO NOTHING
+         RETURNING 1
+     )
+     INSERT INTO job_queue (kind, payload, dedupe_key, run_at)
+     SELECT $1, $2, $3, $4 WHERE $3::text IS NULL OR EXISTS (SELECT FROM key)
      RETURNING id";
 
 /// Writes `job` inside the caller's transaction (pass `&mut *tx`). The
 /// runner of this process is told at once and finds the job when, and only
 /// if, that transaction commits ([`JOBS`]). Returns the job's id, or `None`
-/// when a job of this kind with the same dedupe key exists already.
+/// when a job of this kind with the same dedupe key was enqueued before
+/// (within [`crate::Retention::keys`], or still in the queue).
 #[tracing::instrument(skip_all, fields(kind = job.kind, dedupe_key = job.dedupe_key.as_deref()))]
 pub async fn enqueue(conn: &mut PgConnection, job: NewJob) -> Result<Option<i64>, sqlx::Error> {
     let id = sqlx::query(ENQUEUE_SQL)
@@ -164,14 +174,12 @@ pub(crate) async fn settle(
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
     let query = match settlement {
+        // Done work leaves the queue; its dedupe key stays (`job_queue_keys`).
         Settlement::Done => sqlx::query(
-            "UPDATE job_queue
-             SET state = 'done', locked_until = NULL, finished_at = $3, last_error = NULL
-             WHERE id = $1 AND attempts = $2 AND state = 'running'",
+            "DELETE FROM job_queue WHERE id = $1 AND attempts = $2 AND state = 'running'",
         )
         .bind(job.id)
-        .bind(attempts(job))
-        .bind(now),
+        .bind(attempts(job)),
         Settlement::RetryAt(at, error) => sqlx::query(
             "UPDATE job_queue
              SET state = 'pending', locked_until = NULL, run_at = $3, last_error = $4

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use job_queue::{
-    JobConfig, JobContext, JobMetrics, JobRunner, ManualClock, Periodic, Retention, StartError,
+    JobConfig, JobContext, JobMetrics, JobRunner, ManualClock, Periodic, Pruned, Retention,
+    StartError,
 };
 use sqlx::PgPool;
 use support::*;
@@ -42,11 +43,12 @@ async fn a_job_enqueued_in_a_rolled_back_transaction_never_runs() {
         "the other job was rolled back",
     )
     .await;
-    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM job_queue")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(rows, 1);
+    let rolled_back: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM job_queue WHERE payload->>'n' = '1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rolled_back, 0, "the rolled-back job was never written");
     running.stop().await.unwrap();
 }
 
@@ -124,7 +126,7 @@ async fn a_failing_job_is_retried_with_growing_backoff_then_marked_failed_and_re
     }
     assert!(gaps[2] > gaps[0], "the waits grow: {gaps:?}");
 
-    let (state, attempts, last_error) = stored(&pool, id).await;
+    let (state, attempts, last_error) = stored(&pool, id).await.expect("a failed job is kept");
     assert_eq!((state.as_str(), attempts), ("failed", 4));
     assert!(last_error.unwrap().contains("provider timed out on job 7"));
     assert_eq!(
@@ -166,7 +168,7 @@ async fn a_permanent_error_fails_the_job_at_once() {
     )
     .await;
 
-    let (state, attempts, last_error) = stored(&pool, id).await;
+    let (state, attempts, last_error) = stored(&pool, id).await.expect("a failed job is kept");
     assert_eq!((state.as_str(), attempts), ("failed", 1));
     assert!(last_error.unwrap().contains("refused job 3 for good"));
     assert_eq!(
@@ -221,12 +223,11 @@ async fn two_runners_on_separate_pools_run_every_job_exactly_once() {
         2,
         "both runners took a share: {by_runner:?}"
     );
-    let done: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM job_queue WHERE state = 'done' AND attempts = 1")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(done, i64::from(JOBS));
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM job_queue")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "every job is done and has left the queue");
     first.stop().await.unwrap();
     second.stop().await.unwrap();
 }
@@ -254,10 +255,9 @@ async fn a_job_whose_runner_dies_mid_job_runs_again_on_another_runner_after_its_
     println!("job ran again {after:?} after its worker died (lease 1 s)");
 
     eventually(Duration::from_secs(3), "the job is done", || async {
-        stored(&pool, id).await.0 == "done"
+        stored(&pool, id).await.is_none()
     })
     .await;
-    assert_eq!(stored(&pool, id).await.1, 2);
     survivor.stop().await.unwrap();
 }
 
@@ -282,7 +282,7 @@ async fn a_job_running_longer_than_its_lease_keeps_it_and_runs_once() {
     let run = next_seen(&mut seen, Duration::from_secs(5), "the job").await;
     assert_eq!(run.attempt, 1);
     eventually(Duration::from_secs(5), "the job is done", || async {
-        stored(&pool, id).await.0 == "done"
+        stored(&pool, id).await.is_none()
     })
     .await;
     nothing_seen(
@@ -291,7 +291,6 @@ async fn a_job_running_longer_than_its_lease_keeps_it_and_runs_once() {
         "the lease was renewed",
     )
     .await;
-    assert_eq!(stored(&pool, id).await.1, 1, "one attempt");
     first.stop().await.unwrap();
     second.stop().await.unwrap();
 }
@@ -329,7 +328,56 @@ async fn enqueueing_twice_with_one_dedupe_key_makes_one_job() {
         "there is one webhook job",
     )
     .await;
+
+    // Done, the job has left the queue; its key still refuses the same job,
+    // as a redelivered event would enqueue it.
+    eventually(Duration::from_secs(3), "the job is done", || async {
+        stored(&pool, first.unwrap()).await.is_none()
+    })
+    .await;
+    let after_done = commit_job(&pool, job("webhook", 4).dedupe_key("order-42/business-7")).await;
+    assert_eq!(after_done, None, "the key outlives its done job");
+    nothing_seen(&mut seen, Duration::from_millis(300), "the key was taken").await;
     running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_second_enqueue_of_a_key_waits_for_the_first_and_adds_a_job_only_if_it_rolled_back() {
+    let (pool, _) = database().await;
+    for (first_commits, second_adds) in [(true, false), (false, true)] {
+        let key = format!("capture/{first_commits}");
+        let mut first = pool.begin().await.unwrap();
+        let id = job_queue::enqueue(&mut first, job("capture", 1).dedupe_key(key.clone()))
+            .await
+            .unwrap();
+        assert!(id.is_some());
+        let second = tokio::spawn({
+            let pool = pool.clone();
+            async move { commit_job(&pool, job("capture", 2).dedupe_key(key)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !second.is_finished(),
+            "the second enqueue waits for the first's transaction"
+        );
+        if first_commits {
+            first.commit().await.unwrap();
+        } else {
+            first.rollback().await.unwrap();
+        }
+        let second = second.await.unwrap();
+        assert_eq!(
+            second.is_some(),
+            second_adds,
+            "first committed: {first_commits}"
+        );
+    }
+    let jobs: Vec<i64> =
+        sqlx::query_scalar("SELECT (payload->>'n')::bigint FROM job_queue ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(jobs, vec![1, 2], "one job for each key");
 }
 
 #[tokio::test]
@@ -395,7 +443,11 @@ async fn shutdown_lets_a_running_job_finish() {
     next_seen(&mut seen, Duration::from_secs(5), "the job").await;
 
     running.stop().await.unwrap();
-    assert_eq!(stored(&pool, id).await.0, "done");
+    assert_eq!(
+        stored(&pool, id).await,
+        None,
+        "done, and gone from the queue"
+    );
 }
 
 #[tokio::test]
@@ -502,44 +554,97 @@ async fn a_periodic_task_runs_once_per_interval_across_two_runners() {
 }
 
 #[tokio::test]
-async fn pruning_deletes_finished_jobs_past_their_retention_only() {
+async fn pruning_deletes_failed_jobs_and_dedupe_keys_past_their_retention_only() {
     let (pool, _) = database().await;
     let now = OffsetDateTime::now_utc();
     let day = Duration::from_secs(24 * 3600);
     let mut ids = Vec::new();
-    for (state, age) in [
+    // (state, days since enqueued and finished); a job that is done has left
+    // the queue, and only its key is left.
+    for (n, (state, age)) in [
         ("done", 15),
         ("done", 3),
         ("failed", 15),
         ("failed", 40),
-        ("pending", 0),
-    ] {
-        let id = commit_job(&pool, job("email", age)).await.unwrap();
-        if state != "pending" {
-            sqlx::query("UPDATE job_queue SET state = $2, finished_at = $3 WHERE id = $1")
+        ("pending", 20),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = format!("{state}/{age}");
+        let id = commit_job(&pool, job("email", n as u32).dedupe_key(key.clone()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE job_queue_keys SET created_at = $2 WHERE dedupe_key = $1")
+            .bind(&key)
+            .bind(now - day * age)
+            .execute(&pool)
+            .await
+            .unwrap();
+        match state {
+            "done" => {
+                sqlx::query("DELETE FROM job_queue WHERE id = $1")
+                    .bind(id)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+            }
+            "failed" => {
+                sqlx::query(
+                    "UPDATE job_queue SET state = 'failed', finished_at = $2 WHERE id = $1",
+                )
                 .bind(id)
-                .bind(state)
                 .bind(now - day * age)
                 .execute(&pool)
                 .await
                 .unwrap();
+            }
+            _ => {}
         }
         ids.push(id);
     }
 
-    let deleted = job_queue::prune(&pool, now, Retention::default())
-        .await
-        .unwrap();
-    assert_eq!(deleted, 2);
-    let kept: Vec<i64> = sqlx::query_scalar("SELECT id FROM job_queue ORDER BY id")
-        .fetch_all(&pool)
+    let pruned = job_queue::prune(&pool, now, Retention::default())
         .await
         .unwrap();
     assert_eq!(
-        kept,
-        vec![ids[1], ids[2], ids[4]],
-        "old done and very old failed jobs go"
+        pruned,
+        Pruned {
+            failed_jobs: 1,
+            keys: 1
+        }
     );
+    let jobs: Vec<i64> = sqlx::query_scalar("SELECT id FROM job_queue ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(jobs, vec![ids[2], ids[4]], "very old failed jobs go");
+    let keys: Vec<String> =
+        sqlx::query_scalar("SELECT dedupe_key FROM job_queue_keys ORDER BY dedupe_key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        keys,
+        vec!["done/3", "failed/15", "failed/40", "pending/20"],
+        "an old key goes once no job holds it; the keys of a kept failed job and a waiting one stay"
+    );
+
+    // The key of the failed job pruned above goes at the next prune.
+    let again = job_queue::prune(&pool, now, Retention::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Pruned {
+            failed_jobs: 0,
+            keys: 1
+        }
+    );
+    let refused = commit_job(&pool, job("email", 9).dedupe_key("done/3")).await;
+    assert_eq!(refused, None, "a key within its retention still refuses");
+    let accepted = commit_job(&pool, job("email", 9).dedupe_key("done/15")).await;
+    assert!(accepted.is_some(), "a pruned key is free again");
 }
 
 #[tokio::test]
@@ -579,7 +684,7 @@ async fn a_job_still_running_after_the_shutdown_grace_is_handed_back_to_another_
         "the interrupted attempt is not counted"
     );
     eventually(Duration::from_secs(3), "the job is done", || async {
-        stored(&pool, id).await.0 == "done"
+        stored(&pool, id).await.is_none()
     })
     .await;
     other.stop().await.unwrap();

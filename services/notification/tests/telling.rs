@@ -113,8 +113,10 @@ async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is
         ],
         "each fact in the customer's inbox once, each to be emailed"
     );
+    // Every job enqueued with a dedupe key leaves it, whether it has run
+    // (and left the queue) or not.
     let jobs: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM job_queue WHERE kind = 'email_notification'")
+        sqlx::query_scalar("SELECT count(*) FROM job_queue_keys WHERE kind = 'email_notification'")
             .fetch_one(&pool)
             .await
             .expect("count email jobs");

@@ -239,11 +239,12 @@ where
     }
 }
 
-/// The job's state and attempts as stored.
-pub async fn stored(pool: &PgPool, id: i64) -> (String, i32, Option<String>) {
+/// The job's state, attempts and last error as the queue holds them; `None`
+/// once it is done and has left the queue.
+pub async fn stored(pool: &PgPool, id: i64) -> Option<(String, i32, Option<String>)> {
     sqlx::query_as("SELECT state, attempts, last_error FROM job_queue WHERE id = $1")
         .bind(id)
-        .fetch_one(pool)
+        .fetch_optional(pool)
         .await
         .expect("read job")
 }
