@@ -11,10 +11,12 @@
 //! the statement that looks for pending rows, so a look that finds none
 //! costs one statement and takes nothing; the rows are then read afresh
 //! (every round before had marked its rows sent before giving up its turn),
-//! published, marked sent, and the turn given up: four statements a round
-//! and no transaction left open while the broker is awaited. A relay that
-//! finds another's turn under way looks again soon. It waits for every
-//! delivery of the round before marking rows sent: a relay killed in between
+//! published, marked sent by moving them to the record of sent rows (so the
+//! outbox holds only what is still to send), and the turn given up: four
+//! statements a round and no transaction left open while the broker is
+//! awaited. A relay that finds another's turn under way looks again soon.
+//! It waits for every delivery of the round before marking rows sent: a
+//! relay killed in between
 //! publishes those rows again after restart (consumers dedupe by
 //! `event_id`), never loses them. A round that fails lets its connection go,
 //! and with it the turn.
@@ -199,8 +201,8 @@ impl Relay {
             if last_prune.elapsed() >= self.config.prune_every {
                 last_prune = tokio::time::Instant::now();
                 match crate::schema::prune(&self.pool).await {
-                    Ok((outbox, inbox)) => {
-                        tracing::info!(outbox, inbox, "pruned old messaging rows")
+                    Ok((sent, inbox)) => {
+                        tracing::info!(sent, inbox, "pruned old messaging rows")
                     }
                     Err(error) => {
                         tracing::warn!(error = ?error, "failed to prune old messaging rows")
@@ -402,7 +404,7 @@ impl Relay {
         // relay in its turn may wait on an absent broker for long.
         let turn: Option<bool> = sqlx::query_scalar(
             "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.messaging_relay'))
-             FROM messaging_outbox WHERE published_at IS NULL LIMIT 1",
+             FROM messaging_outbox ORDER BY id LIMIT 1",
         )
         .fetch_optional(&mut *connection)
         .await
@@ -412,11 +414,11 @@ impl Relay {
             Some(false) => return Ok(Round::NotOurTurn),
             Some(true) => {}
         }
-        // Read after the turn was taken, so that rows a relay marked sent
-        // before giving its turn up are seen as sent.
+        // Read after the turn was taken, so that rows a relay moved to the
+        // record of sent rows before giving its turn up are gone.
         let rows: Vec<PendingRow> = sqlx::query(
             "SELECT id, topic, partition_key, event_type, payload, traceparent
-             FROM messaging_outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+             FROM messaging_outbox ORDER BY id LIMIT $1",
         )
         .bind(self.config.batch_size)
         .fetch_all(&mut *connection)
@@ -439,7 +441,7 @@ impl Relay {
             self.publish(connection, &rows).await
         };
         if outcome.is_ok() {
-            // After the marks committed: the next relay reads them as sent.
+            // After the moves committed: the next relay reads none of them.
             sqlx::query("SELECT pg_advisory_unlock_all()")
                 .execute(&mut *connection)
                 .await
@@ -449,8 +451,8 @@ impl Relay {
     }
 
     /// Publishes `rows`, waits for their deliveries and marks the delivered
-    /// ones sent (and the first failure's row with its error), in one
-    /// statement.
+    /// ones sent by moving them to `messaging_outbox_sent` (and the first
+    /// failure's row with its error), in one statement.
     async fn publish(
         &self,
         connection: &mut PgConnection,
@@ -501,8 +503,14 @@ impl Relay {
         // when the round began.
         sqlx::query(
             "WITH sent AS (
-                 UPDATE messaging_outbox SET published_at = clock_timestamp(), attempts = attempts + 1
-                 WHERE id = ANY($1)
+                 DELETE FROM messaging_outbox WHERE id = ANY($1)
+                 RETURNING id, event_id, topic, partition_key, event_type, created_at, attempts
+             ), recorded AS (
+                 INSERT INTO messaging_outbox_sent (id, event_id, topic, partition_key,
+                     event_type, created_at, published_at, attempts)
+                 SELECT id, event_id, topic, partition_key, event_type, created_at,
+                        clock_timestamp(), attempts + 1
+                 FROM sent
              )
              UPDATE messaging_outbox SET attempts = attempts + 1, last_error = $3 WHERE id = $2",
         )
@@ -553,7 +561,7 @@ async fn sample_backlog(
         }
         let sampled: Result<(i64, Option<f64>), sqlx::Error> = sqlx::query_as(
             "SELECT count(*), EXTRACT(EPOCH FROM clock_timestamp() - min(created_at))::float8
-             FROM messaging_outbox WHERE published_at IS NULL",
+             FROM messaging_outbox",
         )
         .fetch_one(&pool)
         .await;

@@ -25,7 +25,7 @@ async fn an_outbox_row_committed_just_before_the_relay_is_killed_is_published_ex
     let first = start_relay(&pool, broker.bootstrap_servers());
     // The worst moment for the kill: the relay has taken the row and is
     // waiting for the broker's acknowledgement, which never comes (the
-    // broker is away), so the row is not marked published. (Killed after
+    // broker is away), so the row stays in the outbox. (Killed after
     // an acknowledgement it had not yet recorded, it would leave a second
     // copy on the topic: at least once, which the consumers' inbox turns
     // into once.)
@@ -39,7 +39,8 @@ async fn an_outbox_row_committed_just_before_the_relay_is_killed_is_published_ex
     let second = start_relay(&pool, broker.bootstrap_servers());
     eventually(WAIT, "the outbox row is marked published", || async {
         sqlx::query_scalar::<_, bool>(
-            "SELECT published_at IS NOT NULL FROM messaging_outbox WHERE event_id = $1",
+            "SELECT EXISTS (SELECT FROM messaging_outbox_sent WHERE event_id = $1)
+                    AND NOT EXISTS (SELECT FROM messaging_outbox WHERE event_id = $1)",
         )
         .bind(event.event_id)
         .fetch_one(&pool)
@@ -390,12 +391,10 @@ async fn two_relays_of_one_schema_take_turns_and_publish_every_row_once_in_order
         commit(&pool, &events).await;
     }
     eventually(WAIT, "every outbox row is marked published", || async {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM messaging_outbox WHERE published_at IS NULL",
-        )
-        .fetch_one(&pool)
-        .await
-        .is_ok_and(|pending| pending == 0)
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM messaging_outbox")
+            .fetch_one(&pool)
+            .await
+            .is_ok_and(|pending| pending == 0)
     })
     .await;
     first.stop().await;
@@ -452,11 +451,10 @@ async fn with_the_broker_down_the_relay_retries_and_everything_written_meanwhile
     broker.crash();
     let mut written = write_while_away(&pool, &metrics, 50).await;
     written.insert(before.event_id);
-    let pending: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM messaging_outbox WHERE published_at IS NULL")
-            .fetch_one(&pool)
-            .await
-            .expect("count pending");
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM messaging_outbox")
+        .fetch_one(&pool)
+        .await
+        .expect("count pending");
     assert!(
         pending >= 50,
         "nothing can be published while the broker is down"
@@ -624,28 +622,30 @@ async fn a_producer_fenced_by_the_broker_is_replaced_and_nothing_is_lost_or_reor
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn old_published_rows_and_inbox_records_are_pruned_and_recent_ones_kept() {
+async fn old_sent_rows_and_inbox_records_are_pruned_and_recent_ones_kept() {
     let pool = database().await;
+    let broker = broker(&[Topic::Connection], 1).await;
     let old = award(Uuid::new_v4(), 1);
     let recent = award(Uuid::new_v4(), 2);
-    let unpublished_old = award(Uuid::new_v4(), 3);
-    commit(
-        &pool,
-        &[old.clone(), recent.clone(), unpublished_old.clone()],
-    )
+    commit(&pool, &[old.clone(), recent.clone()]).await;
+    let relay = start_relay(&pool, broker.bootstrap_servers());
+    eventually(WAIT, "both rows are marked published", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM messaging_outbox_sent")
+            .fetch_one(&pool)
+            .await
+            .is_ok_and(|sent| sent == 2)
+    })
     .await;
+    relay.stop().await;
+    let unpublished_old = award(Uuid::new_v4(), 3);
+    commit(&pool, std::slice::from_ref(&unpublished_old)).await;
     sqlx::query(
-        "UPDATE messaging_outbox SET published_at = now() - interval '8 days' WHERE event_id = $1",
+        "UPDATE messaging_outbox_sent SET published_at = now() - interval '8 days' WHERE event_id = $1",
     )
     .bind(old.event_id)
     .execute(&pool)
     .await
-    .expect("age a published row");
-    sqlx::query("UPDATE messaging_outbox SET published_at = now() WHERE event_id = $1")
-        .bind(recent.event_id)
-        .execute(&pool)
-        .await
-        .expect("publish a row now");
+    .expect("age a sent row");
     sqlx::query(
         "UPDATE messaging_outbox SET created_at = now() - interval '30 days' WHERE event_id = $1",
     )
@@ -665,16 +665,21 @@ async fn old_published_rows_and_inbox_records_are_pruned_and_recent_ones_kept() 
         .expect("record inbox row");
     }
 
-    let (outbox, inbox) = messaging::schema::prune(&pool).await.expect("prune");
+    let (sent, inbox) = messaging::schema::prune(&pool).await.expect("prune");
 
-    assert_eq!((outbox, inbox), (1, 1));
-    let left: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM messaging_outbox ORDER BY id")
+    assert_eq!((sent, inbox), (1, 1));
+    let recorded: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM messaging_outbox_sent")
+        .fetch_all(&pool)
+        .await
+        .expect("sent rows");
+    assert_eq!(recorded, vec![recent.event_id]);
+    let pending: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM messaging_outbox")
         .fetch_all(&pool)
         .await
         .expect("outbox rows");
     assert_eq!(
-        left,
-        vec![recent.event_id, unpublished_old.event_id],
+        pending,
+        vec![unpublished_old.event_id],
         "unpublished rows are never pruned"
     );
     let remembered: Vec<Uuid> = sqlx::query_scalar("SELECT event_id FROM messaging_inbox")
