@@ -56,7 +56,7 @@ static SCHEMA: ComponentSchema = ComponentSchema {
         //
         // Its dedupe key stays, in a table of its own that is only inserted
         // into: taken in the same statement that enqueues the job, it refuses
-        // the same job for the retention of done jobs.
+        // the same job for `Retention::keys`.
         r#"
         CREATE TABLE job_queue_keys (
             kind        TEXT NOT NULL,

@@ -16,10 +16,9 @@
 //! statements a round and no transaction left open while the broker is
 //! awaited. A relay that finds another's turn under way looks again soon.
 //! It waits for every delivery of the round before marking rows sent: a
-//! relay killed in between
-//! publishes those rows again after restart (consumers dedupe by
-//! `event_id`), never loses them. A round that fails lets its connection go,
-//! and with it the turn.
+//! relay killed in between publishes those rows again after restart
+//! (consumers dedupe by `event_id`), never loses them. A round that fails
+//! lets its connection go, and with it the turn.
 //!
 //! A producer that failed fatally (the broker fenced it, or lost its
 //! producer id after a restart without its state) refuses every message
