@@ -3,12 +3,13 @@
 //! events it publishes commit together. Rows are read into domain types
 //! here and nowhere else.
 
-use std::collections::HashMap;
-
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use shared_events::order::OrderEvent;
 use shared_events::{Address, Envelope};
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
+use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,26 +19,38 @@ use crate::domain::{
     Payment, PaymentState, PointsHold, PointsState, Refund, RefundState, StockHold, Tracking,
 };
 
-const ORDER_COLUMNS: &str = "id, seq, customer_id, customer_email, checkout_id, currency,
-    subtotal_minor, discount_minor, total_minor, points_applied, shipping_address, status,
-    cancellation_reason, stock, authorization_id, payment_provider, transaction_id, payment_state,
-    reservation_id, points_state, created_at, updated_at";
+/// An order's row with its lines, parts, refunds and history, in one
+/// statement (an order is read on every step of its saga and every time its
+/// page is polled): the children come as JSON arrays of their rows, each in
+/// its order, null when there are none.
+const ORDER_SQL: &str = "
+    SELECT id, seq, customer_id, customer_email, checkout_id, currency, subtotal_minor,
+           discount_minor, total_minor, points_applied, shipping_address, status,
+           cancellation_reason, stock, authorization_id, payment_provider, transaction_id,
+           payment_state, reservation_id, points_state, created_at, updated_at,
+           (SELECT json_agg(line ORDER BY line.position)
+              FROM order_lines line WHERE line.order_id = orders.id) AS lines,
+           (SELECT json_agg(part ORDER BY part.position)
+              FROM fulfillments part WHERE part.order_id = orders.id) AS parts,
+           (SELECT json_agg(refund ORDER BY refund.made)
+              FROM refunds refund WHERE refund.order_id = orders.id) AS refunds,
+           (SELECT json_agg(entry ORDER BY entry.position)
+              FROM order_history entry WHERE entry.order_id = orders.id) AS history
+      FROM orders";
 
 /// The order `id`, locked until the caller's transaction ends: the saga's
 /// steps for one order never interleave.
 #[tracing::instrument(skip_all, fields(order_id = %id))]
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Order>, sqlx::Error> {
-    let row = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    match row {
-        Some(row) => Ok(complete(conn, vec![row])
-            .await?
-            .pop()
-            .map(|(_, order)| order)),
+    // Locked first and read by a statement of its own: one statement's
+    // snapshot is taken before it waits for the lock, so it would miss the
+    // children the transaction that held the lock wrote.
+    let locked = sqlx::query("SELECT 1 FROM orders WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match locked {
+        Some(_) => get(conn, id).await,
         None => Ok(None),
     }
 }
@@ -45,17 +58,12 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<Order>, sq
 /// The order `id` as it stands.
 #[tracing::instrument(skip_all, fields(order_id = %id))]
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Order>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1"))
+    let row = sqlx::query(&format!("{ORDER_SQL} WHERE id = $1"))
         .bind(id)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(conn)
         .await?;
-    match row {
-        Some(row) => Ok(complete(conn, vec![row])
-            .await?
-            .pop()
-            .map(|(_, order)| order)),
-        None => Ok(None),
-    }
+    row.map(|row| order(&row).map(|(_, order)| order))
+        .transpose()
 }
 
 /// Which orders a list shows.
@@ -75,7 +83,7 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<(i64, Order)>, sqlx::Error> {
     let rows = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM orders
+        "{ORDER_SQL}
          WHERE ($1::uuid IS NULL OR customer_id = $1)
            AND ($2::text IS NULL OR status = $2)
            AND ($3::bigint IS NULL OR seq < $3)
@@ -86,9 +94,9 @@ pub async fn list(
     .bind(filter.status.map(OrderStatus::as_str))
     .bind(after)
     .bind(limit)
-    .fetch_all(&mut *conn)
+    .fetch_all(conn)
     .await?;
-    complete(conn, rows).await
+    rows.iter().map(order).collect()
 }
 
 /// Writes a new order with its lines, parts and first history entry, in one
@@ -526,161 +534,167 @@ pub async fn failed_refunds(conn: &mut PgConnection) -> Result<i64, sqlx::Error>
         .await
 }
 
-/// The lines, parts, refunds and history of the orders `$1`, in one
-/// statement (an order is read on every step of its saga and every time
-/// its page is polled): one row per child, `kind` saying which, each kind
-/// in its own order.
-const CHILDREN_SQL: &str = "
-    SELECT 'line' AS kind, order_id, position::bigint AS ordinal,
-           offering_id, business_id, title, quantity, unit_price_minor, points_applied,
-           discount_minor, amount_due_minor,
-           NULL::text AS status, NULL::text AS carrier, NULL::text AS tracking_number,
-           NULL::text AS reason, NULL::uuid AS refund_id, NULL::bigint AS amount_minor,
-           NULL::bigint AS points, NULL::text AS state, NULL::text AS failure,
-           NULL::timestamptz AS at
-      FROM order_lines WHERE order_id = ANY($1)
-    UNION ALL
-    SELECT 'part', order_id, position, NULL, business_id, NULL, NULL, NULL, NULL, NULL, NULL,
-           status, carrier, tracking_number, reason, NULL, NULL, NULL, NULL, NULL, NULL
-      FROM fulfillments WHERE order_id = ANY($1)
-    UNION ALL
-    SELECT 'refund', order_id, made, NULL, business_id, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL, NULL, reason, refund_id, amount_minor, points, state, failure, at
-      FROM refunds WHERE order_id = ANY($1)
-    UNION ALL
-    SELECT 'history', order_id, position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           status, NULL, NULL, reason, NULL, NULL, NULL, NULL, NULL, at
-      FROM order_history WHERE order_id = ANY($1)
-    ORDER BY kind, order_id, ordinal";
+/// A line as [`ORDER_SQL`] returns it.
+#[derive(Deserialize)]
+struct LineRow {
+    offering_id: Uuid,
+    business_id: Uuid,
+    title: String,
+    quantity: u32,
+    unit_price_minor: i64,
+    points_applied: i64,
+    discount_minor: i64,
+    amount_due_minor: i64,
+}
 
-/// Reads the lines, parts, refunds and history of the orders in `rows`,
-/// one query however many orders.
-async fn complete(
-    conn: &mut PgConnection,
-    rows: Vec<PgRow>,
-) -> Result<Vec<(i64, Order)>, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = rows
-        .iter()
-        .map(|row| row.try_get("id"))
-        .collect::<Result<_, _>>()?;
-    let mut lines: HashMap<Uuid, Vec<Line>> = HashMap::new();
-    let mut parts: HashMap<Uuid, Vec<Fulfillment>> = HashMap::new();
-    let mut refunds: HashMap<Uuid, Vec<Refund>> = HashMap::new();
-    let mut history: HashMap<Uuid, Vec<HistoryEntry>> = HashMap::new();
-    for row in sqlx::query(CHILDREN_SQL)
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let order_id: Uuid = row.try_get("order_id")?;
-        let kind: &str = row.try_get("kind")?;
-        match kind {
-            "line" => {
-                let quantity: i32 = row.try_get("quantity")?;
-                lines.entry(order_id).or_default().push(Line {
-                    offering_id: row.try_get("offering_id")?,
-                    business_id: row.try_get("business_id")?,
-                    title: row.try_get("title")?,
-                    quantity: u32::try_from(quantity)
-                        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-                    unit_price_minor: row.try_get("unit_price_minor")?,
-                    points_applied: row.try_get("points_applied")?,
-                    discount_minor: row.try_get("discount_minor")?,
-                    amount_due_minor: row.try_get("amount_due_minor")?,
-                });
-            }
-            "part" => {
-                let carrier: Option<String> = row.try_get("carrier")?;
-                let tracking_number: Option<String> = row.try_get("tracking_number")?;
-                parts.entry(order_id).or_default().push(Fulfillment {
-                    business_id: row.try_get("business_id")?,
-                    status: parse(&row, "status", FulfillmentStatus::parse)?,
-                    tracking: carrier
-                        .zip(tracking_number)
-                        .map(|(carrier, tracking_number)| Tracking {
-                            carrier,
-                            tracking_number,
-                        }),
-                    reason: row.try_get("reason")?,
-                });
-            }
-            "refund" => refunds.entry(order_id).or_default().push(Refund {
-                refund_id: row.try_get("refund_id")?,
-                business_id: row.try_get("business_id")?,
-                amount_minor: row.try_get("amount_minor")?,
-                points: row.try_get("points")?,
-                reason: row.try_get("reason")?,
-                state: parse(&row, "state", RefundState::parse)?,
-                failure: row.try_get("failure")?,
-                at: row.try_get("at")?,
-            }),
-            "history" => history.entry(order_id).or_default().push(HistoryEntry {
-                status: status(&row, "status")?,
-                at: row.try_get("at")?,
-                reason: row.try_get("reason")?,
-            }),
-            other => return Err(unknown("kind", other)),
-        }
-    }
-    rows.into_iter()
-        .map(|row| {
-            let id: Uuid = row.try_get("id")?;
-            let address: serde_json::Value = row.try_get("shipping_address")?;
-            let shipping_address: Address = serde_json::from_value(address)
-                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-            let authorization_id: Option<Uuid> = row.try_get("authorization_id")?;
-            let payment = match authorization_id {
-                Some(authorization_id) => Some(Payment {
-                    authorization_id,
-                    provider: row.try_get("payment_provider")?,
-                    transaction_id: row.try_get("transaction_id")?,
-                    state: parse(&row, "payment_state", PaymentState::parse)?,
-                }),
-                None => None,
-            };
-            let reservation_id: Option<Uuid> = row.try_get("reservation_id")?;
-            let points = match reservation_id {
-                Some(reservation_id) => Some(PointsHold {
-                    reservation_id,
-                    state: parse(&row, "points_state", PointsState::parse)?,
-                }),
-                None => None,
-            };
-            let reason: Option<String> = row.try_get("cancellation_reason")?;
-            let order = Order {
-                id,
-                checkout_id: row.try_get("checkout_id")?,
-                customer_id: row.try_get("customer_id")?,
-                customer_email: row.try_get("customer_email")?,
-                currency: row.try_get("currency")?,
-                lines: lines.remove(&id).unwrap_or_default(),
-                subtotal_minor: row.try_get("subtotal_minor")?,
-                discount_minor: row.try_get("discount_minor")?,
-                total_minor: row.try_get("total_minor")?,
-                points_applied: row.try_get("points_applied")?,
-                shipping_address,
-                status: status(&row, "status")?,
-                cancellation_reason: reason
-                    .map(|text| {
-                        CancellationReason::parse(&text)
-                            .ok_or_else(|| unknown("cancellation_reason", &text))
-                    })
-                    .transpose()?,
-                stock: parse(&row, "stock", StockHold::parse)?,
-                payment,
-                points,
-                fulfillments: parts.remove(&id).unwrap_or_default(),
-                refunds: refunds.remove(&id).unwrap_or_default(),
-                history: history.remove(&id).unwrap_or_default(),
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            };
-            Ok((row.try_get("seq")?, order))
+/// A part as [`ORDER_SQL`] returns it.
+#[derive(Deserialize)]
+struct PartRow {
+    business_id: Uuid,
+    status: String,
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+    reason: Option<String>,
+}
+
+/// A refund as [`ORDER_SQL`] returns it.
+#[derive(Deserialize)]
+struct RefundRow {
+    refund_id: Uuid,
+    business_id: Option<Uuid>,
+    amount_minor: i64,
+    points: i64,
+    reason: String,
+    state: String,
+    failure: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+/// A history entry as [`ORDER_SQL`] returns it.
+#[derive(Deserialize)]
+struct HistoryRow {
+    status: String,
+    reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+/// The children of kind `column` of a row of [`ORDER_SQL`].
+fn children<T: DeserializeOwned>(row: &PgRow, column: &str) -> Result<Vec<T>, sqlx::Error> {
+    let children: Option<Json<Vec<T>>> = row.try_get(column)?;
+    Ok(children.map(|Json(children)| children).unwrap_or_default())
+}
+
+/// The order a row of [`ORDER_SQL`] holds, with its `seq`.
+fn order(row: &PgRow) -> Result<(i64, Order), sqlx::Error> {
+    let lines = children::<LineRow>(row, "lines")?
+        .into_iter()
+        .map(|line| Line {
+            offering_id: line.offering_id,
+            business_id: line.business_id,
+            title: line.title,
+            quantity: line.quantity,
+            unit_price_minor: line.unit_price_minor,
+            points_applied: line.points_applied,
+            discount_minor: line.discount_minor,
+            amount_due_minor: line.amount_due_minor,
         })
-        .collect()
+        .collect();
+    let fulfillments = children::<PartRow>(row, "parts")?
+        .into_iter()
+        .map(|part| {
+            Ok(Fulfillment {
+                business_id: part.business_id,
+                status: known(
+                    "fulfillments.status",
+                    &part.status,
+                    FulfillmentStatus::parse,
+                )?,
+                tracking: part.carrier.zip(part.tracking_number).map(
+                    |(carrier, tracking_number)| Tracking {
+                        carrier,
+                        tracking_number,
+                    },
+                ),
+                reason: part.reason,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let refunds = children::<RefundRow>(row, "refunds")?
+        .into_iter()
+        .map(|refund| {
+            Ok(Refund {
+                refund_id: refund.refund_id,
+                business_id: refund.business_id,
+                amount_minor: refund.amount_minor,
+                points: refund.points,
+                reason: refund.reason,
+                state: known("refunds.state", &refund.state, RefundState::parse)?,
+                failure: refund.failure,
+                at: refund.at,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    let history = children::<HistoryRow>(row, "history")?
+        .into_iter()
+        .map(|entry| {
+            Ok(HistoryEntry {
+                status: known("order_history.status", &entry.status, OrderStatus::parse)?,
+                at: entry.at,
+                reason: entry.reason,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+
+    let address: serde_json::Value = row.try_get("shipping_address")?;
+    let shipping_address: Address =
+        serde_json::from_value(address).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    let authorization_id: Option<Uuid> = row.try_get("authorization_id")?;
+    let payment = match authorization_id {
+        Some(authorization_id) => Some(Payment {
+            authorization_id,
+            provider: row.try_get("payment_provider")?,
+            transaction_id: row.try_get("transaction_id")?,
+            state: parse(row, "payment_state", PaymentState::parse)?,
+        }),
+        None => None,
+    };
+    let reservation_id: Option<Uuid> = row.try_get("reservation_id")?;
+    let points = match reservation_id {
+        Some(reservation_id) => Some(PointsHold {
+            reservation_id,
+            state: parse(row, "points_state", PointsState::parse)?,
+        }),
+        None => None,
+    };
+    let reason: Option<String> = row.try_get("cancellation_reason")?;
+    let order = Order {
+        id: row.try_get("id")?,
+        checkout_id: row.try_get("checkout_id")?,
+        customer_id: row.try_get("customer_id")?,
+        customer_email: row.try_get("customer_email")?,
+        currency: row.try_get("currency")?,
+        lines,
+        subtotal_minor: row.try_get("subtotal_minor")?,
+        discount_minor: row.try_get("discount_minor")?,
+        total_minor: row.try_get("total_minor")?,
+        points_applied: row.try_get("points_applied")?,
+        shipping_address,
+        status: status(row, "status")?,
+        cancellation_reason: reason
+            .map(|text| known("cancellation_reason", &text, CancellationReason::parse))
+            .transpose()?,
+        stock: parse(row, "stock", StockHold::parse)?,
+        payment,
+        points,
+        fulfillments,
+        refunds,
+        history,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    };
+    Ok((row.try_get("seq")?, order))
 }
 
 fn status(row: &PgRow, column: &str) -> Result<OrderStatus, sqlx::Error> {
@@ -689,7 +703,13 @@ fn status(row: &PgRow, column: &str) -> Result<OrderStatus, sqlx::Error> {
 
 fn parse<T>(row: &PgRow, column: &str, from: fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
     let text: String = row.try_get(column)?;
-    from(&text).ok_or_else(|| unknown(column, &text))
+    known(column, &text, from)
+}
+
+/// `text` read by `from`, or an error naming `column` when it is no value
+/// the service knows.
+fn known<T>(column: &str, text: &str, from: fn(&str) -> Option<T>) -> Result<T, sqlx::Error> {
+    from(text).ok_or_else(|| unknown(column, text))
 }
 
 fn unknown(column: &str, value: &str) -> sqlx::Error {
