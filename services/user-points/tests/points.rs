@@ -222,6 +222,40 @@ async fn an_admin_award_is_credited_once_and_answers_the_same_when_repeated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_awards_of_a_new_user_all_count() {
+    let fixture = start().await;
+    let user = Uuid::new_v4();
+
+    let answers = futures::future::join_all((0..10).map(|_| {
+        let body = json!({"award_id": Uuid::new_v4(), "user_id": user, "points": 7, "reason": "x"});
+        let fixture = &fixture;
+        async move { fixture.award(Role::Admin, &body).await }
+    }))
+    .await;
+
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    let balance = fixture.balance(user).await;
+    assert_eq!(
+        (&balance["available"], &balance["lifetime_earned"]),
+        (&json!(70), &json!(70)),
+        "{balance}"
+    );
+    let ledger: Value = fixture
+        .http
+        .get(fixture.service.url("/v1/points/ledger"))
+        .bearer_auth(token(user, Role::Civilian))
+        .send()
+        .await
+        .expect("ledger")
+        .json()
+        .await
+        .expect("ledger body");
+    assert_eq!(ledger["items"].as_array().map(Vec::len), Some(10));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_award_requests_get_a_problem_and_change_nothing() {
     let fixture = start().await;
     let user = Uuid::new_v4();

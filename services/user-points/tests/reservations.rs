@@ -253,6 +253,64 @@ async fn reserving_twice_for_one_order_returns_the_first_and_cancelling_releases
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reservations_for_one_order_hold_its_points_once() {
+    let points = support::start().await;
+    let user = Uuid::new_v4();
+    points.award(user, 100).await;
+    let body = reservation(user, Uuid::new_v4(), 30, 600);
+
+    let answers = futures::future::join_all((0..10).map(|_| points.reserve(&body))).await;
+
+    let first = &answers[0];
+    for answer in &answers {
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        assert_eq!(answer.body, first.body);
+    }
+    assert_eq!(points.points(user).await, (70, 30, 0));
+    assert_eq!(
+        points.ledger(user, Role::Civilian).await,
+        [("awarded".to_owned(), 100), ("reserved".to_owned(), 30)]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spending_fewer_points_than_were_held_gives_the_rest_back_and_announces_both_in_order() {
+    let points = support::start().await;
+    let user = Uuid::new_v4();
+    points.award(user, 100).await;
+    let order = Uuid::new_v4();
+    let held = id_of(
+        &points
+            .reserve(&reservation(user, order, 30, 600))
+            .await
+            .expect_status(201),
+    );
+    points.submit(user, order, Some(held), 30).await;
+    points
+        .command(OrderEvent::PointsSpendRequested(PointsSpendRequested {
+            order_id: order,
+            customer_id: user,
+            reservation_id: held,
+            points: 20,
+        }))
+        .await;
+
+    points
+        .wait_for(user, (80, 0, 20), "20 spent and 10 given back")
+        .await;
+    let events = points.events_of(user, 4).await;
+    assert!(
+        matches!(events.as_slice(), [
+            PointsEvent::PointsCredited(_),
+            PointsEvent::PointsReserved(_),
+            PointsEvent::PointsSpent(s),
+            PointsEvent::PointsReleased(r),
+        ] if s.reservation_id == held && s.points == 20 && r.reservation_id == held && r.points == 10),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unfinished_checkouts_reservation_expires_by_itself_and_a_bound_one_never() {
     let points = support::start().await;
     let user = Uuid::new_v4();

@@ -216,8 +216,16 @@ impl Reservation {
         self.release_held(ReleasedBy::Expiry)
     }
 
+    /// Whether binding it now holds its points again: it was given back by
+    /// checkout or by expiry before its order was seen. Only then does
+    /// [`Reservation::bind`] read the balance.
+    pub fn binding_holds_again(&self) -> bool {
+        !self.is_bound() && self.state != ReservationState::Held
+    }
+
     /// Binds it to its order (`order_submitted`, or the order's first
-    /// command); `available` is the user's balance, locked by the caller.
+    /// command); `available` is the user's balance, locked by the caller,
+    /// and read only when [`Reservation::binding_holds_again`].
     pub fn bind(&mut self, available: i64, now: OffsetDateTime) -> (Binding, Vec<Move>) {
         if self.is_bound() {
             return (Binding::AlreadyBound, Vec::new());
@@ -251,7 +259,8 @@ impl Reservation {
 
     /// The order is paid: spend `requested` points of what is held. Held
     /// points beyond `requested` go back to available. Spending twice changes
-    /// nothing the second time.
+    /// nothing the second time. It binds first; `available` is as for
+    /// [`Reservation::bind`].
     pub fn spend(
         &mut self,
         requested: i64,
@@ -378,7 +387,9 @@ mod tests {
     #[test]
     fn a_late_binding_holds_again_what_the_balance_still_covers() {
         let mut full = reservation(30);
+        assert!(!full.binding_holds_again(), "still held");
         full.expire(at(60));
+        assert!(full.binding_holds_again());
         assert_eq!(
             full.bind(100, at(61)),
             (
@@ -389,6 +400,7 @@ mod tests {
                 vec![Move::Reserved(30)]
             )
         );
+        assert!(!full.binding_holds_again(), "bound");
         assert_eq!(full.bind(100, at(62)).0, Binding::AlreadyBound);
 
         let mut short = reservation(30);

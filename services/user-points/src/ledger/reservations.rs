@@ -43,12 +43,10 @@ pub async fn reserve(
     request: &NewReservation,
     now: OffsetDateTime,
 ) -> Result<Reservation, sqlx::Error> {
-    if let Some(existing) = store::reservations::for_order(conn, request.order_id).await? {
-        return Ok(existing);
-    }
     let reservation = request.start(now);
     if !store::reservations::insert(conn, &reservation).await? {
-        // A concurrent request for the same order got there first.
+        // A repeated request, or a concurrent one for the same order that
+        // got there first: the one per order is the answer.
         return store::reservations::for_order(conn, request.order_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound);
@@ -120,7 +118,7 @@ pub async fn bind(
     correlation_id: Uuid,
 ) -> Result<(Reservation, Binding), CommandError> {
     let mut reservation = lock_named(conn, reservation_id, user_id, order_id).await?;
-    let available = store::lock_available(conn, user_id).await?;
+    let available = lock_available_to_hold_again(conn, &reservation).await?;
     let (binding, moves) = reservation.bind(available, now);
     if binding != Binding::AlreadyBound {
         store::reservations::save(conn, &reservation).await?;
@@ -141,7 +139,7 @@ pub async fn spend(
     correlation_id: Uuid,
 ) -> Result<Reservation, CommandError> {
     let mut reservation = lock_named(conn, reservation_id, user_id, order_id).await?;
-    let available = store::lock_available(conn, user_id).await?;
+    let available = lock_available_to_hold_again(conn, &reservation).await?;
     let moves = reservation.spend(requested, available, now)?;
     store::reservations::save(conn, &reservation).await?;
     write(conn, &reservation, &moves, correlation_id).await?;
@@ -238,6 +236,21 @@ async fn lock_named(
     Ok(reservation)
 }
 
+/// The user's available points, locked, when binding `reservation` holds
+/// its points again: the lock keeps another step from spending them
+/// between this read and the hold. Any other binding reads no balance, so
+/// nothing is locked and 0, which `bind` does not look at, is returned.
+async fn lock_available_to_hold_again(
+    conn: &mut PgConnection,
+    reservation: &Reservation,
+) -> Result<i64, sqlx::Error> {
+    if reservation.binding_holds_again() {
+        store::lock_available(conn, reservation.user_id).await
+    } else {
+        Ok(0)
+    }
+}
+
 /// An event naming another user or order than the reservation's is not
 /// about this reservation at all.
 fn check_named(
@@ -256,13 +269,15 @@ fn check_named(
     }
 }
 
-/// Writes each move to the ledger and announces it on `heyblue.points.v1`.
+/// Writes each move to the ledger and announces them all on
+/// `heyblue.points.v1`, in the order they happened.
 async fn write(
     conn: &mut PgConnection,
     reservation: &Reservation,
     moves: &[Move],
     correlation_id: Uuid,
 ) -> Result<(), sqlx::Error> {
+    let mut events = Vec::with_capacity(moves.len());
     for &movement in moves {
         store::apply(
             conn,
@@ -295,7 +310,7 @@ async fn write(
                 points,
             }),
         };
-        messaging::outbox::enqueue(conn, &Envelope::new(event, correlation_id)).await?;
+        events.push(Envelope::new(event, correlation_id));
     }
-    Ok(())
+    messaging::outbox::enqueue_all(conn, &events).await
 }

@@ -13,22 +13,46 @@ use uuid::Uuid;
 
 use crate::domain::{Balance, EntryKind, LedgerEntry, Movement};
 
-/// Writes `movement`: its change to the user's account totals (creating the
+/// Writes `movement`: its change to the user's account totals (opening the
 /// account on first use) and its ledger entry. A movement that would overdraw
 /// the account breaks `accounts_available_not_negative`.
 #[tracing::instrument(skip_all, fields(user_id = %movement.user_id, kind = ?movement.kind, points = movement.points))]
 pub async fn apply(conn: &mut PgConnection, movement: &Movement) -> Result<(), sqlx::Error> {
+    if change_account(conn, movement).await? {
+        return Ok(());
+    }
+    // Not one upsert: PostgreSQL checks an upsert's proposed row before it
+    // finds the conflict, so a debit (a negative proposed row) would fail
+    // even against an account that covers it. An empty account, opened
+    // first, leaves the decision to the same update and its constraint.
+    sqlx::query("INSERT INTO accounts (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING")
+        .bind(movement.user_id)
+        .execute(&mut *conn)
+        .await?;
+    if change_account(conn, movement).await? {
+        Ok(())
+    } else {
+        Err(sqlx::Error::RowNotFound)
+    }
+}
+
+/// Changes the user's account totals by `movement` and appends its ledger
+/// entry, in one statement: the entry is inserted from the updated row, so
+/// an account and the entries that explain it never disagree. `false` (and
+/// nothing written) when the user has no account yet.
+async fn change_account(conn: &mut PgConnection, movement: &Movement) -> Result<bool, sqlx::Error> {
     let change = movement.kind.change(movement.points);
-    // PostgreSQL checks an upsert's proposed row before it finds the
-    // conflict, so a debit (a negative proposed row) updates the existing
-    // account; only a user without one gets the insert, where a debit
-    // breaks the constraint as it should.
-    let updated = sqlx::query(
-        "UPDATE accounts
-         SET available = available + $2, reserved = reserved + $3, awarded = awarded + $4,
-             received = received + $5, spent = spent + $6, refunded = refunded + $7,
-             donated = donated + $8, updated_at = now()
-         WHERE user_id = $1",
+    let written = sqlx::query(
+        "WITH account AS (
+             UPDATE accounts
+             SET available = available + $2, reserved = reserved + $3, awarded = awarded + $4,
+                 received = received + $5, spent = spent + $6, refunded = refunded + $7,
+                 donated = donated + $8, updated_at = now()
+             WHERE user_id = $1
+             RETURNING user_id
+         )
+         INSERT INTO ledger_entries (id, user_id, kind, points, order_id, reference)
+         SELECT $9, user_id, $10, $11, $12, $13 FROM account",
     )
     .bind(movement.user_id)
     .bind(change.available)
@@ -38,47 +62,15 @@ pub async fn apply(conn: &mut PgConnection, movement: &Movement) -> Result<(), s
     .bind(change.spent)
     .bind(change.refunded)
     .bind(change.donated)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        sqlx::query(
-            "INSERT INTO accounts (user_id, available, reserved, awarded, received, spent, refunded, donated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (user_id) DO UPDATE
-             SET available = accounts.available + EXCLUDED.available,
-                 reserved = accounts.reserved + EXCLUDED.reserved,
-                 awarded = accounts.awarded + EXCLUDED.awarded,
-                 received = accounts.received + EXCLUDED.received,
-                 spent = accounts.spent + EXCLUDED.spent,
-                 refunded = accounts.refunded + EXCLUDED.refunded,
-                 donated = accounts.donated + EXCLUDED.donated,
-                 updated_at = now()",
-        )
-        .bind(movement.user_id)
-        .bind(change.available)
-        .bind(change.reserved)
-        .bind(change.awarded)
-        .bind(change.received)
-        .bind(change.spent)
-        .bind(change.refunded)
-        .bind(change.donated)
-        .execute(&mut *conn)
-        .await?;
-    }
-    sqlx::query(
-        "INSERT INTO ledger_entries (id, user_id, kind, points, order_id, reference)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
     .bind(Uuid::now_v7())
-    .bind(movement.user_id)
     .bind(kind_to_row(movement.kind))
     .bind(movement.points)
     .bind(movement.order_id)
     .bind(&movement.reference)
     .execute(conn)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(written == 1)
 }
 
 /// The user's available points, with their account locked until the
