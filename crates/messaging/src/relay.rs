@@ -7,14 +7,16 @@
 //!
 //! Replicas of a service take turns, so one relay per schema publishes at a
 //! time and rows go out strictly in id order. A relay's turn is a session
-//! advisory lock on a connection of its own (outside the pool), taken by
-//! the statement that looks for pending rows, so a look that finds none
-//! costs one statement and takes nothing; the rows are then read afresh
-//! (every round before had marked its rows sent before giving up its turn),
-//! published, marked sent by moving them to the record of sent rows (so the
-//! outbox holds only what is still to send), and the turn given up: four
-//! statements a round and no transaction left open while the broker is
-//! awaited. A relay that finds another's turn under way looks again soon.
+//! advisory lock on a connection of its own (outside the pool). A round is
+//! two statements, the database functions of `schema.rs`, and leaves no
+//! transaction open while the broker is awaited. The first looks for
+//! pending rows, takes the turn only if there are any (a look that finds
+//! none takes nothing) and reads them by a query of its own, after the
+//! turn: every round before had marked its rows sent before giving its turn
+//! up. The rows are published; the second statement marks them sent by
+//! moving them to the record of sent rows (so the outbox holds only what is
+//! still to send), commits, and gives the turn up. A relay that finds
+//! another's turn under way looks again soon.
 //! It waits for every delivery of the round before marking rows sent: a
 //! relay killed in between publishes those rows again after restart
 //! (consumers dedupe by `event_id`), never loses them. A round that fails
@@ -398,60 +400,40 @@ impl Relay {
     }
 
     async fn round_on(&self, connection: &mut PgConnection) -> anyhow::Result<Round> {
-        // The lock is tried only when a pending row is there to evaluate
-        // it, so an empty look takes nothing. It is never waited for: a
-        // relay in its turn may wait on an absent broker for long.
-        let turn: Option<bool> = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtext(current_schema() || '.messaging_relay'))
-             FROM messaging_outbox ORDER BY id LIMIT 1",
+        // `messaging_outbox_take` (see `schema.rs`) tries the turn only when
+        // a row is pending, so an empty look takes nothing, and reads the
+        // rows after taking it; it gives the turn back when they were gone.
+        let taken = sqlx::query(
+            "SELECT turn, id, topic, partition_key, event_type, payload, traceparent
+             FROM messaging_outbox_take($1)",
         )
-        .fetch_optional(&mut *connection)
-        .await
-        .context("failed to look for pending outbox rows")?;
-        match turn {
-            None => return Ok(Round::Nothing),
-            Some(false) => return Ok(Round::NotOurTurn),
-            Some(true) => {}
-        }
-        // Read after the turn was taken, so that rows a relay moved to the
-        // record of sent rows before giving its turn up are gone.
-        let rows: Vec<PendingRow> = sqlx::query(
-            "SELECT id, topic, partition_key, event_type, payload, traceparent
-             FROM messaging_outbox ORDER BY id LIMIT $1",
-        )
-        .bind(self.config.batch_size)
+        .bind(i32::try_from(self.config.batch_size).unwrap_or(i32::MAX))
         .fetch_all(&mut *connection)
         .await
-        .context("failed to read the outbox")?
-        .into_iter()
-        .map(|row| PendingRow {
-            id: row.get("id"),
-            topic: row.get("topic"),
-            key: row.get("partition_key"),
-            event_type: row.get("event_type"),
-            payload: row.get("payload"),
-            traceparent: row.get("traceparent"),
-        })
-        .collect();
-        let outcome = if rows.is_empty() {
-            // Published by the relay whose turn just ended.
-            Ok(Round::Nothing)
-        } else {
-            self.publish(connection, &rows).await
-        };
-        if outcome.is_ok() {
-            // After the moves committed: the next relay reads none of them.
-            sqlx::query("SELECT pg_advisory_unlock_all()")
-                .execute(&mut *connection)
-                .await
-                .context("failed to give up the relay's turn")?;
+        .context("failed to take the outbox's pending rows")?;
+        match taken.first() {
+            None => return Ok(Round::Nothing),
+            Some(row) if !row.get::<bool, _>("turn") => return Ok(Round::NotOurTurn),
+            Some(_) => {}
         }
-        outcome
+        let rows: Vec<PendingRow> = taken
+            .into_iter()
+            .map(|row| PendingRow {
+                id: row.get("id"),
+                topic: row.get("topic"),
+                key: row.get("partition_key"),
+                event_type: row.get("event_type"),
+                payload: row.get("payload"),
+                traceparent: row.get("traceparent"),
+            })
+            .collect();
+        self.publish(connection, &rows).await
     }
 
-    /// Publishes `rows`, waits for their deliveries and marks the delivered
+    /// Publishes `rows`, waits for their deliveries, marks the delivered
     /// ones sent by moving them to `messaging_outbox_sent` (and the first
-    /// failure's row with its error), in one statement.
+    /// failure's row with its error) and gives the turn up, in one
+    /// statement.
     async fn publish(
         &self,
         connection: &mut PgConnection,
@@ -498,27 +480,15 @@ impl Relay {
             }
         }
         let (failed_id, failed_error) = first_error.clone().unzip();
-        // clock_timestamp(), not now(): when the broker had the rows, not
-        // when the round began.
-        sqlx::query(
-            "WITH sent AS (
-                 DELETE FROM messaging_outbox WHERE id = ANY($1)
-                 RETURNING id, event_id, topic, partition_key, event_type, created_at, attempts
-             ), recorded AS (
-                 INSERT INTO messaging_outbox_sent (id, event_id, topic, partition_key,
-                     event_type, created_at, published_at, attempts)
-                 SELECT id, event_id, topic, partition_key, event_type, created_at,
-                        clock_timestamp(), attempts + 1
-                 FROM sent
-             )
-             UPDATE messaging_outbox SET attempts = attempts + 1, last_error = $3 WHERE id = $2",
-        )
-        .bind(&delivered)
-        .bind(failed_id)
-        .bind(failed_error)
-        .execute(&mut *connection)
-        .await
-        .context("failed to mark outbox rows sent")?;
+        // Commits the moves, then gives the turn up: the next relay reads
+        // none of them.
+        sqlx::query("CALL messaging_outbox_mark_sent($1, $2, $3)")
+            .bind(&delivered)
+            .bind(failed_id)
+            .bind(failed_error)
+            .execute(&mut *connection)
+            .await
+            .context("failed to mark outbox rows sent")?;
 
         self.metrics.outbox_published.inc_by(delivered.len() as u64);
         match first_error {

@@ -72,6 +72,60 @@ static SCHEMA: ComponentSchema = ComponentSchema {
         DROP INDEX messaging_outbox_pending;
         ALTER TABLE messaging_outbox DROP COLUMN published_at;
     "#,
+        // A relay's round in two statements: one takes the turn and reads
+        // the rows to publish, one moves the delivered rows to the record of
+        // sent rows, commits and gives the turn up. The function reads the
+        // rows by a query of its own, whose snapshot is taken after the
+        // turn: rows the relay before moved and committed are gone. The
+        // procedure commits before it gives the turn up, so the next relay
+        // reads none of the rows it moved. See `relay.rs`.
+        r#"
+        CREATE FUNCTION messaging_outbox_take(batch integer)
+        RETURNS TABLE (turn boolean, id bigint, topic text, partition_key text,
+                       event_type text, payload bytea, traceparent text)
+        LANGUAGE plpgsql VOLATILE AS $$
+        BEGIN
+            -- Nothing pending: no turn is tried.
+            IF NOT EXISTS (SELECT FROM messaging_outbox) THEN
+                RETURN;
+            END IF;
+            -- Never waited for: a relay in its turn may wait on an absent
+            -- broker for long.
+            IF NOT pg_try_advisory_lock(hashtext(current_schema() || '.messaging_relay')) THEN
+                RETURN QUERY SELECT false, NULL::bigint, NULL::text, NULL::text, NULL::text,
+                                    NULL::bytea, NULL::text;
+                RETURN;
+            END IF;
+            RETURN QUERY SELECT true, pending.id, pending.topic, pending.partition_key,
+                                pending.event_type, pending.payload, pending.traceparent
+                FROM messaging_outbox pending ORDER BY pending.id LIMIT batch;
+            IF NOT FOUND THEN
+                -- Published by the relay whose turn just ended.
+                PERFORM pg_advisory_unlock_all();
+            END IF;
+        END $$;
+
+        CREATE PROCEDURE messaging_outbox_mark_sent(delivered bigint[], failed bigint, failure text)
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            -- clock_timestamp(), not now(): when the broker had the rows.
+            WITH sent AS (
+                DELETE FROM messaging_outbox WHERE messaging_outbox.id = ANY(delivered)
+                RETURNING messaging_outbox.id, event_id, topic, partition_key, event_type,
+                          created_at, attempts
+            ), recorded AS (
+                INSERT INTO messaging_outbox_sent (id, event_id, topic, partition_key,
+                    event_type, created_at, published_at, attempts)
+                SELECT sent.id, event_id, topic, partition_key, event_type, created_at,
+                       clock_timestamp(), attempts + 1
+                FROM sent
+            )
+            UPDATE messaging_outbox SET attempts = attempts + 1, last_error = failure
+                WHERE messaging_outbox.id = failed;
+            COMMIT;
+            PERFORM pg_advisory_unlock_all();
+        END $$;
+    "#,
     ],
 };
 
