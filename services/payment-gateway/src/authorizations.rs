@@ -1,8 +1,9 @@
 //! The synchronous side of the gateway, what checkout calls: authorize,
 //! confirm after the customer's action, void one authorization or whatever
-//! an order has. The provider is called between two short transactions,
-//! never inside one: the first records the attempt (so an order void sees
-//! it in flight), the second records the answer with its event. An answer
+//! an order has. The provider is called between two short writes, never
+//! inside a transaction: the first records the attempt (so an order void
+//! sees it in flight; one statement when the order has no authorization
+//! yet), the second records the answer with its event. An answer
 //! lost on the way keeps the authorization pending for a job that asks the
 //! provider again ([`resolve_unanswered`]).
 
@@ -17,7 +18,7 @@ use crate::providers::{
     AuthorizeOutcome, AuthorizeRequest, ConfirmRequest, PaymentMethod, PaymentProvider,
     ProviderError, ProviderReference, Providers,
 };
-use crate::store;
+use crate::store::{self, AuthorizationInsert};
 
 /// How long an authorization may wait for its provider's answer before it
 /// counts as abandoned: well past every provider's timeout.
@@ -100,40 +101,21 @@ pub async fn authorize(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = pool.begin().await?;
-    if store::order_is_voided(&mut tx, request.order_id).await? {
-        return Err(PaymentError::OrderVoided(request.order_id));
-    }
-    if !store::insert_authorization(&mut tx, &pending).await? {
-        let existing = store::lock_authorization_of_order(&mut tx, request.order_id)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("order {} has no authorization", request.order_id))?;
-        // One whose answer was lost is never abandoned: a job is asking
-        // the provider for it, and the provider may hold the amount.
-        let abandoned = existing.state == AuthorizationState::Pending
-            && now - existing.created_at > ABANDONED_AFTER
-            && !store::is_unanswered(&mut tx, existing.authorization_id).await?;
-        if !abandoned {
-            tx.commit().await?;
-            return match existing.state {
-                AuthorizationState::Pending => {
-                    Err(PaymentError::InProgress(existing.authorization_id))
-                }
-                _ => Ok(existing),
-            };
+    let recorded = {
+        let mut conn = pool.acquire().await?;
+        store::insert_authorization_unless_voided(&mut conn, &pending).await?
+    };
+    match recorded {
+        AuthorizationInsert::Inserted => {}
+        AuthorizationInsert::OrderVoided => {
+            return Err(PaymentError::OrderVoided(request.order_id))
         }
-        // The request that made it died before the provider answered (a
-        // crash, a restart): it never will. Forget it and ask anew.
-        tracing::warn!(
-            authorization_id = %existing.authorization_id,
-            "authorization abandoned while waiting for its provider; asking again"
-        );
-        store::delete_pending_authorization(&mut tx, existing.authorization_id).await?;
-        if !store::insert_authorization(&mut tx, &pending).await? {
-            return Err(PaymentError::InProgress(existing.authorization_id));
+        AuthorizationInsert::OrderHasOne => {
+            if let Some(existing) = existing_or_replaced(pool, &pending, now).await? {
+                return Ok(existing);
+            }
         }
     }
-    tx.commit().await?;
 
     let call = AuthorizeRequest {
         authorization_id: pending.authorization_id,
@@ -169,6 +151,50 @@ pub async fn authorize(
         }
     };
     settle(pool, pending, outcome).await
+}
+
+/// The authorization `pending`'s order has already, to answer with
+/// (`None` once `pending` has replaced it): an authorization abandoned
+/// while waiting for its provider is forgotten, and `pending` recorded in
+/// its place.
+async fn existing_or_replaced(
+    pool: &PgPool,
+    pending: &Authorization,
+    now: OffsetDateTime,
+) -> Result<Option<Authorization>, PaymentError> {
+    let order_id = pending.order_id;
+    let mut tx = pool.begin().await?;
+    let existing = store::lock_authorization_of_order(&mut tx, order_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("order {order_id} has no authorization"))?;
+    // One whose answer was lost is never abandoned: a job is asking the
+    // provider for it, and the provider may hold the amount.
+    let abandoned = existing.state == AuthorizationState::Pending
+        && now - existing.created_at > ABANDONED_AFTER
+        && !store::is_unanswered(&mut tx, existing.authorization_id).await?;
+    if !abandoned {
+        tx.commit().await?;
+        return match existing.state {
+            AuthorizationState::Pending => Err(PaymentError::InProgress(existing.authorization_id)),
+            _ => Ok(Some(existing)),
+        };
+    }
+    // The request that made it died before the provider answered (a crash,
+    // a restart): it never will. Forget it and ask anew.
+    tracing::warn!(
+        authorization_id = %existing.authorization_id,
+        "authorization abandoned while waiting for its provider; asking again"
+    );
+    store::delete_pending_authorization(&mut tx, existing.authorization_id).await?;
+    match store::insert_authorization_unless_voided(&mut tx, pending).await? {
+        AuthorizationInsert::Inserted => {}
+        AuthorizationInsert::OrderVoided => return Err(PaymentError::OrderVoided(order_id)),
+        AuthorizationInsert::OrderHasOne => {
+            return Err(PaymentError::InProgress(existing.authorization_id))
+        }
+    }
+    tx.commit().await?;
+    Ok(None)
 }
 
 /// How asking again for an authorization whose answer was lost ended.
@@ -307,7 +333,7 @@ async fn settle(
             authorization.state = AuthorizationState::Declined;
         }
     }
-    if store::order_is_voided(&mut tx, authorization.order_id).await? {
+    if !store::save_authorization_unless_order_voided(&mut tx, &authorization).await? {
         let holds = authorization.state != AuthorizationState::Declined;
         if holds {
             let order_id = authorization.order_id;
@@ -318,7 +344,6 @@ async fn settle(
         tx.commit().await?;
         return Err(PaymentError::OrderVoided(authorization.order_id));
     }
-    store::save_authorization(&mut tx, &authorization).await?;
     if authorization.state == AuthorizationState::Authorized {
         events::authorized(&mut tx, &authorization).await?;
     }

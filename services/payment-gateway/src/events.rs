@@ -201,18 +201,26 @@ async fn command_target(
 ) -> Result<Authorization, HandlerError> {
     let authorization = store::lock_authorization(conn, AuthorizationId(authorization_id))
         .await?
-        .ok_or_else(|| {
-            HandlerError::permanent(anyhow::anyhow!(
-                "no authorization {authorization_id} exists"
-            ))
-        })?;
+        .ok_or_else(|| unknown_authorization(authorization_id))?;
+    ensure_of_order(&authorization, order_id)?;
+    Ok(authorization)
+}
+
+fn unknown_authorization(authorization_id: Uuid) -> HandlerError {
+    HandlerError::permanent(anyhow::anyhow!(
+        "no authorization {authorization_id} exists"
+    ))
+}
+
+fn ensure_of_order(authorization: &Authorization, order_id: Uuid) -> Result<(), HandlerError> {
     if authorization.order_id != order_id {
         return Err(HandlerError::permanent(anyhow::anyhow!(
-            "authorization {authorization_id} belongs to order {}, not {order_id}",
+            "authorization {} belongs to order {}, not {order_id}",
+            authorization.authorization_id,
             authorization.order_id
         )));
     }
-    Ok(authorization)
+    Ok(())
 }
 
 async fn capture_requested(
@@ -220,9 +228,19 @@ async fn capture_requested(
     command: &PaymentCaptureRequested,
     correlation_id: Uuid,
 ) -> Result<(), HandlerError> {
-    let authorization = command_target(conn, command.authorization_id, command.order_id).await?;
+    // The capture is recorded before the command is judged, so that a
+    // command sent again is answered once, whatever it asked.
+    let (authorization, recorded) = store::lock_authorization_recording_capture(
+        conn,
+        AuthorizationId(command.authorization_id),
+        command.order_id,
+        command.amount_minor.max(1),
+    )
+    .await?
+    .ok_or_else(|| unknown_authorization(command.authorization_id))?;
+    ensure_of_order(&authorization, command.order_id)?;
     let authorization_id = authorization.authorization_id;
-    if !store::insert_capture(conn, authorization_id, command.amount_minor.max(1)).await? {
+    if !recorded {
         tracing::info!(%authorization_id, "capture requested before; nothing to do");
         return Ok(());
     }
@@ -256,12 +274,9 @@ async fn capture_requested(
         }
         Some(reason) => {
             tracing::warn!(%authorization_id, reason, "capture refused");
-            let mut capture = store::lock_capture(conn, authorization_id)
-                .await?
-                .ok_or_else(|| HandlerError::transient(anyhow::anyhow!("capture vanished")))?;
-            capture.state = CallState::Failed;
-            capture.last_error = Some(reason.clone());
-            store::save_capture(conn, &capture).await?;
+            if !store::fail_pending_capture(conn, authorization_id, &reason).await? {
+                return Err(HandlerError::transient(anyhow::anyhow!("capture vanished")));
+            }
             failed(conn, &authorization, &reason, correlation_id).await?;
         }
     }

@@ -16,9 +16,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::authorizations::{self, PaymentError};
-use crate::domain::{
-    Authorization, AuthorizationId, AuthorizationState, CallState, Money, Refund, RefundId,
-};
+use crate::domain::{Authorization, AuthorizationId, CallState, Capture, Money, Refund, RefundId};
 use crate::events;
 use crate::metrics::GatewayMetrics;
 use crate::providers::{
@@ -160,6 +158,19 @@ async fn load_authorization(
         })
 }
 
+async fn load_authorization_with_capture(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+) -> Result<(Authorization, Option<Capture>), JobError> {
+    store::authorization_with_capture(conn, authorization_id)
+        .await?
+        .ok_or_else(|| {
+            JobError::permanent(anyhow::anyhow!(
+                "no authorization {authorization_id} exists"
+            ))
+        })
+}
+
 /// Takes the authorized amount: `payment_successful` or, once the provider
 /// has refused it [`REFUSALS_BEFORE_GIVING_UP`] times, `payment_failed`.
 pub struct CaptureJob {
@@ -177,8 +188,9 @@ impl JobHandler for CaptureJob {
         let payload: CapturePayload = job.payload()?;
         let authorization_id = AuthorizationId(payload.authorization_id);
         let mut conn = ctx.pool.acquire().await?;
-        let authorization = load_authorization(&mut conn, authorization_id).await?;
-        let Some(capture) = store::capture(&mut conn, authorization_id).await? else {
+        let (authorization, capture) =
+            load_authorization_with_capture(&mut conn, authorization_id).await?;
+        let Some(capture) = capture else {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "authorization {authorization_id} has no capture to make"
             )));
@@ -237,7 +249,7 @@ impl JobHandler for CaptureJob {
             }
         }
 
-        record_capture_attempt(&mut conn, authorization_id, None).await?;
+        store::count_capture_attempt(&mut conn, authorization_id).await?;
         let amount = Money::new(
             capture.amount_minor,
             authorization.amount.currency().clone(),
@@ -269,40 +281,12 @@ impl JobHandler for CaptureJob {
                     .await
             }
             Err(error) => {
-                record_capture_error(&mut conn, authorization_id, &error.to_string()).await?;
+                store::capture_attempt_failed(&mut conn, authorization_id, &error.to_string())
+                    .await?;
                 Err(JobError::transient(error))
             }
         }
     }
-}
-
-async fn record_capture_attempt(
-    conn: &mut PgConnection,
-    authorization_id: AuthorizationId,
-    error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    if let Some(mut capture) = store::lock_capture(&mut tx, authorization_id).await? {
-        capture.attempts += 1;
-        if let Some(error) = error {
-            capture.last_error = Some(error.to_owned());
-        }
-        store::save_capture(&mut tx, &capture).await?;
-    }
-    tx.commit().await
-}
-
-async fn record_capture_error(
-    conn: &mut PgConnection,
-    authorization_id: AuthorizationId,
-    error: &str,
-) -> Result<(), sqlx::Error> {
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    if let Some(mut capture) = store::lock_capture(&mut tx, authorization_id).await? {
-        capture.last_error = Some(error.to_owned());
-        store::save_capture(&mut tx, &capture).await?;
-    }
-    tx.commit().await
 }
 
 /// How a capture ends, whoever learnt it (the job, or a webhook).
@@ -322,30 +306,17 @@ impl Finish<'_> {
     ) -> Result<(), JobError> {
         let authorization_id = self.authorization.authorization_id;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let Some(mut authorization) = store::lock_authorization(&mut tx, authorization_id).await?
+        let Some(authorization) = store::lock_authorization(&mut tx, authorization_id).await?
         else {
             return Err(JobError::permanent(anyhow::anyhow!(
                 "no authorization {authorization_id} exists"
             )));
         };
-        if !store::insert_capture(&mut tx, authorization_id, amount_minor).await? {
-            let Some(capture) = store::lock_capture(&mut tx, authorization_id).await? else {
-                return Err(JobError::transient(anyhow::anyhow!("capture vanished")));
-            };
-            if capture.state == CallState::Succeeded {
-                return Ok(());
-            }
+        if !store::record_capture_succeeded(&mut tx, authorization_id, amount_minor, transaction_id)
+            .await?
+        {
+            return Ok(());
         }
-        let Some(mut capture) = store::lock_capture(&mut tx, authorization_id).await? else {
-            return Err(JobError::transient(anyhow::anyhow!("capture vanished")));
-        };
-        capture.state = CallState::Succeeded;
-        capture.amount_minor = amount_minor;
-        capture.transaction_id = Some(transaction_id.to_owned());
-        capture.last_error = None;
-        store::save_capture(&mut tx, &capture).await?;
-        authorization.state = AuthorizationState::Captured;
-        store::save_authorization(&mut tx, &authorization).await?;
         events::successful(
             &mut tx,
             &authorization,
@@ -364,15 +335,9 @@ impl Finish<'_> {
     pub async fn failed(&self, conn: &mut PgConnection, reason: &str) -> Result<(), JobError> {
         let authorization_id = self.authorization.authorization_id;
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let Some(mut capture) = store::lock_capture(&mut tx, authorization_id).await? else {
-            return Ok(());
-        };
-        if capture.state != CallState::Pending {
+        if !store::fail_pending_capture(&mut tx, authorization_id, reason).await? {
             return Ok(());
         }
-        capture.state = CallState::Failed;
-        capture.last_error = Some(reason.to_owned());
-        store::save_capture(&mut tx, &capture).await?;
         events::failed(&mut tx, self.authorization, reason, self.correlation_id).await?;
         tx.commit().await?;
         tracing::warn!(%authorization_id, reason, "capture failed");
@@ -508,17 +473,16 @@ impl JobHandler for RefundJob {
         let refund_id = RefundId(payload.refund_id);
         let correlation_id = payload.correlation_id;
         let mut conn = ctx.pool.acquire().await?;
-        let refund = {
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            let refund = store::lock_refund(&mut tx, refund_id).await?;
-            tx.commit().await?;
-            refund.ok_or_else(|| JobError::permanent(anyhow::anyhow!("no refund {refund_id}")))?
-        };
+        // Locked in a statement of its own: it waits for a settlement under
+        // way and reads how it ended; no lock is held afterwards.
+        let refund = store::lock_refund(&mut conn, refund_id)
+            .await?
+            .ok_or_else(|| JobError::permanent(anyhow::anyhow!("no refund {refund_id}")))?;
         if refund.state != CallState::Pending {
             return Ok(());
         }
-        let authorization = load_authorization(&mut conn, refund.authorization_id).await?;
-        let capture = store::capture(&mut conn, refund.authorization_id).await?;
+        let (authorization, capture) =
+            load_authorization_with_capture(&mut conn, refund.authorization_id).await?;
         let transaction_id = match capture {
             Some(capture) if capture.state == CallState::Succeeded => capture.transaction_id,
             Some(capture) if capture.state == CallState::Pending => {
@@ -591,7 +555,7 @@ impl JobHandler for RefundJob {
             }
         }
 
-        record_refund_attempt(&mut conn, refund_id, None).await?;
+        store::count_refund_attempt(&mut conn, refund_id).await?;
         let amount = Money::new(refund.amount_minor, authorization.amount.currency().clone())
             .map_err(|error| JobError::permanent(anyhow::anyhow!(error)))?;
         let request = RefundRequest {
@@ -624,34 +588,16 @@ impl JobHandler for RefundJob {
                     )
                     .await
                 } else {
-                    record_refund_attempt(&mut conn, refund_id, Some(&reason)).await?;
+                    store::refund_attempt_failed(&mut conn, refund_id, &reason).await?;
                     Err(JobError::transient(anyhow::anyhow!(reason)))
                 }
             }
             Err(error) => {
-                record_refund_attempt(&mut conn, refund_id, Some(&error.to_string())).await?;
+                store::refund_attempt_failed(&mut conn, refund_id, &error.to_string()).await?;
                 Err(JobError::transient(error))
             }
         }
     }
-}
-
-/// Counts a call (`error` = None, before making it) or records why it
-/// failed (after).
-async fn record_refund_attempt(
-    conn: &mut PgConnection,
-    refund_id: RefundId,
-    error: Option<&str>,
-) -> Result<(), sqlx::Error> {
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    if let Some(mut refund) = store::lock_refund(&mut tx, refund_id).await? {
-        match error {
-            None => refund.attempts += 1,
-            Some(error) => refund.last_error = Some(error.to_owned()),
-        }
-        store::save_refund(&mut tx, &refund).await?;
-    }
-    tx.commit().await
 }
 
 /// How a refund ended.

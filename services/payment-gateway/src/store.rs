@@ -17,19 +17,39 @@ const AUTHORIZATION_COLUMNS: &str = "authorization_id, order_id, checkout_id, cu
      provider, payment_method, provider_reference, amount_minor, currency, return_url, \
      redirect_url, state, decline_code, created_at, updated_at";
 
+/// What came of recording a new authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthorizationInsert {
+    Inserted,
+    /// The order was voided: nothing was recorded, and nothing may be.
+    OrderVoided,
+    /// The order has an authorization already: nothing was recorded.
+    OrderHasOne,
+}
+
 /// Records an authorization about to be asked of its provider (`pending`),
-/// unless its order has one already: `false` then.
+/// unless its order was voided or has one already. The void mark is read
+/// (key share locked, so it stays while the statement's transaction lasts)
+/// and the row inserted in one statement: recording needs no transaction of
+/// its own.
 #[tracing::instrument(skip_all, fields(authorization_id = %authorization.authorization_id, order_id = %authorization.order_id))]
-pub async fn insert_authorization(
+pub async fn insert_authorization_unless_voided(
     conn: &mut PgConnection,
     authorization: &Authorization,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO authorizations (authorization_id, order_id, checkout_id, customer_id,
-             provider, payment_method, provider_reference, amount_minor, currency, return_url,
-             redirect_url, state, decline_code)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (order_id) DO NOTHING",
+) -> Result<AuthorizationInsert, sqlx::Error> {
+    let (voided, inserted): (bool, bool) = sqlx::query_as(
+        "WITH voided AS (
+             SELECT order_id FROM order_voids WHERE order_id = $2 FOR KEY SHARE
+         ), inserted AS (
+             INSERT INTO authorizations (authorization_id, order_id, checkout_id, customer_id,
+                 provider, payment_method, provider_reference, amount_minor, currency,
+                 return_url, redirect_url, state, decline_code)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13
+             WHERE NOT EXISTS (SELECT 1 FROM voided)
+             ON CONFLICT (order_id) DO NOTHING
+             RETURNING authorization_id
+         )
+         SELECT EXISTS (SELECT 1 FROM voided), EXISTS (SELECT 1 FROM inserted)",
     )
     .bind(authorization.authorization_id.0)
     .bind(authorization.order_id)
@@ -44,10 +64,13 @@ pub async fn insert_authorization(
     .bind(&authorization.redirect_url)
     .bind(authorization.state.as_str())
     .bind(&authorization.decline_code)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .fetch_one(conn)
+    .await?;
+    Ok(match (voided, inserted) {
+        (true, _) => AuthorizationInsert::OrderVoided,
+        (false, true) => AuthorizationInsert::Inserted,
+        (false, false) => AuthorizationInsert::OrderHasOne,
+    })
 }
 
 /// The authorization, if it exists.
@@ -75,6 +98,84 @@ pub async fn lock_authorization_of_order(
     order_id: Uuid,
 ) -> Result<Option<Authorization>, sqlx::Error> {
     authorization_where(conn, "order_id = $1 FOR UPDATE", order_id).await
+}
+
+/// The authorization, locked until the transaction ends, and whether this
+/// call recorded its capture (`pending`, of `amount_minor`): `false` when
+/// one was recorded before, or when the authorization is not `order_id`'s
+/// (nothing is recorded then). The authorization's lock is taken before
+/// the capture's, as everywhere both are taken.
+#[tracing::instrument(skip(conn))]
+pub async fn lock_authorization_recording_capture(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+    order_id: Uuid,
+    amount_minor: i64,
+) -> Result<Option<(Authorization, bool)>, sqlx::Error> {
+    let Some(row) = sqlx::query(&format!(
+        "WITH target AS (
+             SELECT {AUTHORIZATION_COLUMNS} FROM authorizations
+             WHERE authorization_id = $1 FOR UPDATE
+         ), recorded AS (
+             INSERT INTO captures (authorization_id, amount_minor)
+             SELECT authorization_id, $3 FROM target WHERE order_id = $2
+             ON CONFLICT (authorization_id) DO NOTHING
+             RETURNING authorization_id
+         )
+         SELECT target.*, EXISTS (SELECT 1 FROM recorded) AS capture_recorded FROM target"
+    ))
+    .bind(authorization_id.0)
+    .bind(order_id)
+    .bind(amount_minor)
+    .fetch_optional(conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let recorded = row.try_get("capture_recorded")?;
+    Ok(Some((authorization_from_row(row)?, recorded)))
+}
+
+/// The authorization with its capture, if it has one, read together.
+#[tracing::instrument(skip(conn))]
+pub async fn authorization_with_capture(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+) -> Result<Option<(Authorization, Option<Capture>)>, sqlx::Error> {
+    // The capture's columns are renamed (`capture_state`, …) so that the
+    // authorization's, unqualified, name the authorization's alone.
+    let Some(row) = sqlx::query(&format!(
+        "SELECT {AUTHORIZATION_COLUMNS}, capture.*
+         FROM authorizations
+         LEFT JOIN LATERAL (
+             SELECT amount_minor AS capture_amount_minor, state AS capture_state,
+                 transaction_id AS capture_transaction_id, attempts AS capture_attempts,
+                 last_error AS capture_last_error, updated_at AS capture_updated_at
+             FROM captures WHERE captures.authorization_id = authorizations.authorization_id
+         ) capture ON true
+         WHERE authorization_id = $1"
+    ))
+    .bind(authorization_id.0)
+    .fetch_optional(conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let capture_state: Option<String> = row.try_get("capture_state")?;
+    let capture = match capture_state {
+        Some(state) => Some(Capture {
+            authorization_id,
+            amount_minor: row.try_get("capture_amount_minor")?,
+            state: CallState::parse(&state)
+                .ok_or_else(|| decode_error("captures.state", &state))?,
+            transaction_id: row.try_get("capture_transaction_id")?,
+            attempts: row.try_get("capture_attempts")?,
+            last_error: row.try_get("capture_last_error")?,
+            updated_at: row.try_get("capture_updated_at")?,
+        }),
+        None => None,
+    };
+    Ok(Some((authorization_from_row(row)?, capture)))
 }
 
 /// The authorization whose provider handle is `reference`.
@@ -131,6 +232,37 @@ pub async fn save_authorization(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Writes back the provider's answer and the state it leads to, unless the
+/// order was voided: `false` then, and nothing is written. Call it with the
+/// authorization locked: the statement then sees an order void committed
+/// while the lock was awaited (a check made in the statement that took the
+/// lock would not). The void mark is key share locked, as at insertion.
+#[tracing::instrument(skip_all, fields(authorization_id = %authorization.authorization_id, state = authorization.state.as_str()))]
+pub async fn save_authorization_unless_order_voided(
+    conn: &mut PgConnection,
+    authorization: &Authorization,
+) -> Result<bool, sqlx::Error> {
+    let saved = sqlx::query(
+        "UPDATE authorizations
+         SET provider_reference = $2, redirect_url = $3, state = $4, decline_code = $5,
+             updated_at = now()
+         WHERE authorization_id = $1
+           AND NOT EXISTS (
+               SELECT 1 FROM order_voids WHERE order_voids.order_id = authorizations.order_id
+               FOR KEY SHARE
+           )",
+    )
+    .bind(authorization.authorization_id.0)
+    .bind(&authorization.provider_reference)
+    .bind(&authorization.redirect_url)
+    .bind(authorization.state.as_str())
+    .bind(&authorization.decline_code)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(saved == 1)
 }
 
 /// Forgets an authorization whose provider could not be reached: nothing
@@ -190,18 +322,6 @@ pub async fn mark_order_voided(conn: &mut PgConnection, order_id: Uuid) -> Resul
         .execute(conn)
         .await?;
     Ok(())
-}
-
-/// Whether the order was voided; the row is locked (key share), so a
-/// concurrent order void waits for this transaction.
-#[tracing::instrument(skip(conn))]
-pub async fn order_is_voided(conn: &mut PgConnection, order_id: Uuid) -> Result<bool, sqlx::Error> {
-    let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT order_id FROM order_voids WHERE order_id = $1 FOR KEY SHARE")
-            .bind(order_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
 }
 
 /// Records the void of an authorization, once: `false` when it was recorded
@@ -273,42 +393,6 @@ pub async fn void_done(
 const CAPTURE_COLUMNS: &str =
     "authorization_id, amount_minor, state, transaction_id, attempts, last_error, updated_at";
 
-/// Records the capture of an authorization, once: `false` when it was
-/// recorded before.
-#[tracing::instrument(skip(conn))]
-pub async fn insert_capture(
-    conn: &mut PgConnection,
-    authorization_id: AuthorizationId,
-    amount_minor: i64,
-) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query(
-        "INSERT INTO captures (authorization_id, amount_minor) VALUES ($1, $2)
-         ON CONFLICT (authorization_id) DO NOTHING",
-    )
-    .bind(authorization_id.0)
-    .bind(amount_minor)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
-/// The authorization's capture, locked until the transaction ends.
-#[tracing::instrument(skip(conn))]
-pub async fn lock_capture(
-    conn: &mut PgConnection,
-    authorization_id: AuthorizationId,
-) -> Result<Option<Capture>, sqlx::Error> {
-    sqlx::query(&format!(
-        "SELECT {CAPTURE_COLUMNS} FROM captures WHERE authorization_id = $1 FOR UPDATE"
-    ))
-    .bind(authorization_id.0)
-    .fetch_optional(conn)
-    .await?
-    .map(capture_from_row)
-    .transpose()
-}
-
 /// The authorization's capture, if any.
 #[tracing::instrument(skip(conn))]
 pub async fn capture(
@@ -325,24 +409,91 @@ pub async fn capture(
     .transpose()
 }
 
-/// Writes back how the capture stands.
-#[tracing::instrument(skip_all, fields(authorization_id = %capture.authorization_id, state = capture.state.as_str()))]
-pub async fn save_capture(conn: &mut PgConnection, capture: &Capture) -> Result<(), sqlx::Error> {
+/// Counts a capture call, before it is made.
+#[tracing::instrument(skip(conn))]
+pub async fn count_capture_attempt(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE captures
-         SET amount_minor = $2, state = $3, transaction_id = $4, attempts = $5, last_error = $6,
-             updated_at = now()
+        "UPDATE captures SET attempts = attempts + 1, updated_at = now()
          WHERE authorization_id = $1",
     )
-    .bind(capture.authorization_id.0)
-    .bind(capture.amount_minor)
-    .bind(capture.state.as_str())
-    .bind(&capture.transaction_id)
-    .bind(capture.attempts)
-    .bind(&capture.last_error)
+    .bind(authorization_id.0)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Records why a capture call failed.
+#[tracing::instrument(skip(conn))]
+pub async fn capture_attempt_failed(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE captures SET last_error = $2, updated_at = now() WHERE authorization_id = $1",
+    )
+    .bind(authorization_id.0)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records that the provider took `amount_minor` (recording the capture if
+/// none was) and marks the authorization captured, unless the capture
+/// succeeded before: `false` then, and nothing is written. Call it with the
+/// authorization locked.
+#[tracing::instrument(skip(conn))]
+pub async fn record_capture_succeeded(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+    amount_minor: i64,
+    transaction_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let captured = sqlx::query(
+        "WITH succeeded AS (
+             INSERT INTO captures (authorization_id, amount_minor, state, transaction_id)
+             VALUES ($1, $2, 'succeeded', $3)
+             ON CONFLICT (authorization_id) DO UPDATE
+             SET amount_minor = EXCLUDED.amount_minor, state = EXCLUDED.state,
+                 transaction_id = EXCLUDED.transaction_id, last_error = NULL,
+                 updated_at = now()
+             WHERE captures.state <> 'succeeded'
+             RETURNING authorization_id
+         )
+         UPDATE authorizations SET state = 'captured', updated_at = now()
+         WHERE authorization_id IN (SELECT authorization_id FROM succeeded)",
+    )
+    .bind(authorization_id.0)
+    .bind(amount_minor)
+    .bind(transaction_id)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(captured == 1)
+}
+
+/// Marks a pending capture failed, with why: `false` when there is no
+/// capture or it is not pending (nothing is written then).
+#[tracing::instrument(skip(conn))]
+pub async fn fail_pending_capture(
+    conn: &mut PgConnection,
+    authorization_id: AuthorizationId,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let failed = sqlx::query(
+        "UPDATE captures SET state = 'failed', last_error = $2, updated_at = now()
+         WHERE authorization_id = $1 AND state = 'pending'",
+    )
+    .bind(authorization_id.0)
+    .bind(reason)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(failed == 1)
 }
 
 const REFUND_COLUMNS: &str = "refund_id, authorization_id, order_id, business_id, amount_minor, \
@@ -388,6 +539,36 @@ pub async fn lock_refund(
     .await?
     .map(refund_from_row)
     .transpose()
+}
+
+/// Counts a refund call, before it is made.
+#[tracing::instrument(skip(conn))]
+pub async fn count_refund_attempt(
+    conn: &mut PgConnection,
+    refund_id: RefundId,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE refunds SET attempts = attempts + 1, updated_at = now() WHERE refund_id = $1",
+    )
+    .bind(refund_id.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records why a refund call failed.
+#[tracing::instrument(skip(conn))]
+pub async fn refund_attempt_failed(
+    conn: &mut PgConnection,
+    refund_id: RefundId,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE refunds SET last_error = $2, updated_at = now() WHERE refund_id = $1")
+        .bind(refund_id.0)
+        .bind(error)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// The authorization's refunds, oldest first.

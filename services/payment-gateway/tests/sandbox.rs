@@ -8,6 +8,7 @@ use http_service::auth::Role;
 use payment_gateway::GatewaySettings;
 use serde_json::{json, Value};
 use shared_events::PaymentEvent;
+use sqlx::Connection;
 use support::gateway::{self, authorization, id_of, Gateway, RETURN_URL};
 use uuid::Uuid;
 
@@ -360,6 +361,86 @@ async fn an_order_void_voids_its_authorization_and_refuses_one_arriving_later() 
         )
         .await;
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn an_order_void_committed_while_the_answer_waits_for_its_lock_releases_the_hold() {
+    let gateway = sandbox().await;
+    let body = authorization("sandbox", "pm_card_authenticationRequired", 3100);
+    let order_id = order_of(&body);
+    let answer = gateway.authorize(&body).await.expect_status(201);
+    assert_eq!(answer.body["status"], "requires_action", "{}", answer.text);
+    let authorization_id = id_of(&answer, "authorization_id");
+
+    // An order void under way: it has marked the order and holds the
+    // authorization's lock when the provider's answer comes to be recorded.
+    let mut void = gateway.admin_connection().await;
+    let mut void_tx = void.begin().await.expect("begin");
+    sqlx::query("INSERT INTO payment.order_voids (order_id) VALUES ($1)")
+        .bind(order_id)
+        .execute(&mut *void_tx)
+        .await
+        .expect("mark the order voided");
+    sqlx::query("SELECT 1 FROM payment.authorizations WHERE authorization_id = $1 FOR UPDATE")
+        .bind(authorization_id)
+        .execute(&mut *void_tx)
+        .await
+        .expect("lock the authorization");
+    let void_commits_once_the_answer_waits = async {
+        gateway.wait_for_a_lock_wait().await;
+        void_tx.commit().await.expect("commit the void");
+    };
+    let (confirmed, ()) = tokio::join!(
+        gateway.act(authorization_id, "confirm"),
+        void_commits_once_the_answer_waits
+    );
+
+    // The answer sees the mark once it has the lock: the hold is released,
+    // never recorded as authorized.
+    confirmed.expect_problem(409, "order_voided");
+    gateway
+        .wait_for_payment(authorization_id, "/status", json!("voided"))
+        .await;
+    let events = gateway.events_of(order_id, 1).await;
+    assert_eq!(Gateway::types(&events), ["payment_voided"]);
+}
+
+#[tokio::test]
+async fn a_capture_command_that_waits_for_a_void_under_way_is_refused() {
+    let gateway = sandbox().await;
+    let body = authorization("sandbox", "pm_card_visa", 2700);
+    let order_id = order_of(&body);
+    let authorization_id = id_of(
+        &gateway.authorize(&body).await.expect_status(201),
+        "authorization_id",
+    );
+    gateway.events_of(order_id, 1).await;
+
+    // A void under way holds the authorization's lock and has marked it
+    // voided when the capture command arrives.
+    let mut void = gateway.admin_connection().await;
+    let mut void_tx = void.begin().await.expect("begin");
+    sqlx::query("UPDATE payment.authorizations SET state = 'voided' WHERE authorization_id = $1")
+        .bind(authorization_id)
+        .execute(&mut *void_tx)
+        .await
+        .expect("void the authorization");
+    gateway.capture(order_id, authorization_id, 2700).await;
+    gateway.wait_for_a_lock_wait().await;
+    void_tx.commit().await.expect("commit the void");
+
+    // The command reads the authorization as the void left it.
+    let events = gateway.events_of(order_id, 2).await;
+    assert_eq!(
+        Gateway::types(&events),
+        ["payment_authorized", "payment_failed"]
+    );
+    let PaymentEvent::PaymentFailed(failed) = &events[1] else {
+        panic!("not payment_failed: {:?}", events[1]);
+    };
+    assert!(failed.reason.contains("voided"), "{}", failed.reason);
+    let payment = gateway.payment(authorization_id).await;
+    assert_eq!(payment["captures"][0]["status"], "failed", "{payment}");
 }
 
 #[tokio::test]

@@ -236,6 +236,37 @@ impl Gateway {
         conn.close().await.ok();
     }
 
+    /// A connection past the gateway's role, for a test that plays a
+    /// concurrent transaction of its own.
+    pub async fn admin_connection(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect(&self.db.admin_url)
+            .await
+            .expect("admin connection")
+    }
+
+    /// Waits until some statement in the gateway's database waits for a
+    /// row lock.
+    pub async fn wait_for_a_lock_wait(&self) {
+        let mut conn = self.admin_connection().await;
+        let mut waiting = false;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !waiting {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no statement came to wait for a lock"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            waiting = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock')",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("lock query");
+        }
+        conn.close().await.ok();
+    }
+
     /// The provider's reference of an authorization (a Stripe
     /// PaymentIntent, a PayPal authorization), read past the gateway's role.
     pub async fn reference(&self, authorization_id: Uuid) -> String {
