@@ -11,7 +11,7 @@ use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Row};
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -557,7 +557,8 @@ struct PartRow {
     reason: Option<String>,
 }
 
-/// A refund as [`ORDER_SQL`] returns it.
+/// A refund as [`ORDER_SQL`] returns it. JSON writes its time in the
+/// session's time zone; it is read back in UTC, as a column is.
 #[derive(Deserialize)]
 struct RefundRow {
     refund_id: Uuid,
@@ -632,7 +633,7 @@ fn order(row: &PgRow) -> Result<(i64, Order), sqlx::Error> {
                 reason: refund.reason,
                 state: known("refunds.state", &refund.state, RefundState::parse)?,
                 failure: refund.failure,
-                at: refund.at,
+                at: refund.at.to_offset(UtcOffset::UTC),
             })
         })
         .collect::<Result<_, sqlx::Error>>()?;
@@ -641,7 +642,7 @@ fn order(row: &PgRow) -> Result<(i64, Order), sqlx::Error> {
         .map(|entry| {
             Ok(HistoryEntry {
                 status: known("order_history.status", &entry.status, OrderStatus::parse)?,
-                at: entry.at,
+                at: entry.at.to_offset(UtcOffset::UTC),
                 reason: entry.reason,
             })
         })
