@@ -8,23 +8,48 @@
 //!   moves into the customer's inbox when an order event names them (topics
 //!   arrive in any order between them, and nothing polls in the meantime);
 //! - each notification is emailed once its order's address is known: the
-//!   email is a durable job enqueued in the same transaction, sent after the
-//!   commit and retried with backoff.
+//!   email is a durable job enqueued in the same transaction, carrying the
+//!   address and the words, sent after the commit and retried with backoff.
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{Customer, Notice};
-use crate::store;
+use crate::store::{self, TakenOrder};
 
 /// The job that emails one notification.
 pub const EMAIL_JOB: &str = "email_notification";
 
-/// The email job's payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The email job's payload: the notification, and what its email says as
+/// it was queued. Neither the address nor the words of a notification
+/// change once it is queued for email, so the job sends them without
+/// reading the notification again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailJob {
     pub notification_id: Uuid,
+    /// `None` in a job that names only the notification (as jobs queued by
+    /// earlier versions of the service do): the job reads it then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<EmailMessage>,
+}
+
+/// What one notification's email says, and to whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailMessage {
+    pub to: String,
+    pub title: String,
+    pub body: String,
+}
+
+impl From<store::QueuedEmail> for EmailMessage {
+    fn from(queued: store::QueuedEmail) -> Self {
+        EmailMessage {
+            to: queued.to,
+            title: queued.title,
+            body: queued.body,
+        }
+    }
 }
 
 /// What became of a notice.
@@ -57,9 +82,11 @@ pub async fn tell(
     customer: Option<&Customer>,
     notice: Option<&Notice>,
 ) -> Result<Told, TellError> {
-    // Whether this event named the customer or their address for the first
-    // time: only then can facts be parked, or notifications lack an email.
-    let (known, learnt) = store::take_order(conn, order_id, customer).await?;
+    let TakenOrder {
+        known,
+        learnt,
+        notified,
+    } = store::take_order(conn, order_id, customer, notice).await?;
     if let (Some(known), Some(customer)) = (&known, customer) {
         if known.customer_id != customer.customer_id {
             tracing::warn!(
@@ -69,23 +96,24 @@ pub async fn tell(
             );
         }
     }
-    // The notifications whose emails this transaction queues.
+    // The emails this transaction queues.
     let mut emails = Vec::new();
-    let told = match (&known, notice) {
-        (_, None) => Told::NothingToTell,
-        (Some(known), Some(notice)) => {
-            let email = known.email.as_deref();
-            match store::insert(conn, known.customer_id, notice, email).await? {
-                Some(id) => {
-                    emails.extend(email.map(|_| id));
-                    Told::Told
-                }
-                None => Told::AlreadyTold,
+    let told = match (notice, &known, notified) {
+        (None, _, _) => Told::NothingToTell,
+        (Some(_), None, _) => Told::Parked,
+        (Some(_), Some(_), None) => Told::AlreadyTold,
+        (Some(notice), Some(known), Some(notification_id)) => {
+            if let Some(to) = &known.email {
+                emails.push(EmailJob {
+                    notification_id,
+                    message: Some(EmailMessage {
+                        to: to.clone(),
+                        title: notice.title.clone(),
+                        body: notice.body.clone(),
+                    }),
+                });
             }
-        }
-        (None, Some(notice)) => {
-            store::park(conn, notice).await?;
-            Told::Parked
+            Told::Told
         }
     };
     // Facts are parked, and notifications made without an address, only
@@ -97,14 +125,22 @@ pub async fn tell(
             tracing::info!(moved, "parked notifications moved into the inbox");
         }
         if let Some(email) = known.email.as_deref() {
-            emails.extend(store::claim_unsent_emails(conn, order_id, email).await?);
+            let unsent = store::claim_unsent_emails(conn, order_id, email).await?;
+            emails.extend(
+                unsent
+                    .into_iter()
+                    .map(|(notification_id, queued)| EmailJob {
+                        notification_id,
+                        message: Some(queued.into()),
+                    }),
+            );
         }
     }
-    for notification_id in emails {
+    for email in emails {
+        let dedupe_key = email.notification_id.to_string();
         job_queue::enqueue(
             conn,
-            job_queue::NewJob::new(EMAIL_JOB, &EmailJob { notification_id })?
-                .dedupe_key(notification_id.to_string()),
+            job_queue::NewJob::new(EMAIL_JOB, &email)?.dedupe_key(dedupe_key),
         )
         .await?;
     }

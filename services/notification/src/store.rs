@@ -24,42 +24,89 @@ pub struct QueuedEmail {
     pub body: String,
 }
 
+/// What [`take_order`] found of the order, and what became of the event's
+/// notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenOrder {
+    /// Whom the order belongs to, as far as notification has learnt.
+    pub known: Option<KnownCustomer>,
+    /// Whether this transaction taught the order's row something its earlier
+    /// events had not: the customer, or a new address. Only then may there
+    /// be parked facts to move, or notifications without an address to
+    /// email.
+    pub learnt: bool,
+    /// The notification the notice became; `None` when there was no notice,
+    /// it was parked, or its fact was told before.
+    pub notified: Option<Uuid>,
+}
+
 /// Takes the order's row until the transaction ends, making it on the first
-/// event about the order, and records whom the order belongs to when the
-/// event names them (`customer`). Returns whom the order belongs to as far
-/// as notification has learnt, and whether this transaction taught it
-/// something: the customer, or a new address.
+/// event about the order, records whom the order belongs to when the event
+/// names them (`customer`), and files `notice`: into the customer's inbox
+/// when they are known (to be emailed to their address, if known), else
+/// among the parked facts. One statement, so an event that tells something
+/// costs the database one round trip for it.
 ///
 /// The row is the order's lock. The order's, payment and dispatch topics
 /// are consumed concurrently; without it a fact could be parked by one
 /// transaction just as another, not seeing it yet, learns the customer and
 /// moves the parked facts, leaving it parked for good. The update always
 /// writes, so that what it returns is the row as the last transaction to
-/// hold it left it, not as this statement's snapshot saw it. A known
-/// address is kept when an event carries none; the customer of an order
-/// never changes, so a different one is ignored (and logged by the caller).
+/// hold it left it, not as this statement's snapshot saw it; the notice is
+/// filed from what it returns. A known address is kept when an event
+/// carries none; the customer of an order never changes, so a different
+/// one is ignored (and logged by the caller).
+///
+/// A row this statement makes has learnt nothing (`learnt_in` stays NULL),
+/// even when the event names the customer: facts are parked and told only
+/// by this statement, after it has taken the row, so the statement that
+/// makes it is the order's first, with nothing parked and no notification
+/// to email. (One that meets a row another transaction is making waits for
+/// that transaction and, if it commits, updates the row.) Rows are never
+/// deleted, which keeps that true.
 #[tracing::instrument(skip_all, fields(%order_id))]
 pub async fn take_order(
     conn: &mut PgConnection,
     order_id: Uuid,
     customer: Option<&Customer>,
-) -> Result<(Option<KnownCustomer>, bool), sqlx::Error> {
+    notice: Option<&Notice>,
+) -> Result<TakenOrder, sqlx::Error> {
     let row = sqlx::query(
-        "INSERT INTO order_customers AS known (order_id, customer_id, email, learnt_in)
-         VALUES ($1, $2, $3, CASE WHEN $2::uuid IS NOT NULL THEN pg_current_xact_id() END)
-         ON CONFLICT (order_id) DO UPDATE SET
-             customer_id = coalesce(known.customer_id, EXCLUDED.customer_id),
-             email = coalesce(EXCLUDED.email, known.email),
-             learnt_in = CASE
-                 WHEN (known.customer_id IS NULL AND EXCLUDED.customer_id IS NOT NULL)
-                   OR known.email IS DISTINCT FROM coalesce(EXCLUDED.email, known.email)
-                 THEN pg_current_xact_id() ELSE known.learnt_in END
-         RETURNING customer_id, email,
-                   coalesce(learnt_in = pg_current_xact_id(), false) AS learnt",
+        "WITH taken AS (
+             INSERT INTO order_customers AS known (order_id, customer_id, email)
+             VALUES ($1, $2, $3)
+             ON CONFLICT (order_id) DO UPDATE SET
+                 customer_id = coalesce(known.customer_id, EXCLUDED.customer_id),
+                 email = coalesce(EXCLUDED.email, known.email),
+                 learnt_in = CASE
+                     WHEN (known.customer_id IS NULL AND EXCLUDED.customer_id IS NOT NULL)
+                       OR known.email IS DISTINCT FROM coalesce(EXCLUDED.email, known.email)
+                     THEN pg_current_xact_id() ELSE known.learnt_in END
+             RETURNING customer_id, email,
+                       coalesce(learnt_in = pg_current_xact_id(), false) AS learnt
+         ), told AS (
+             INSERT INTO notifications
+                 (id, user_id, order_id, kind, fact_key, title, body, email_to)
+             SELECT $4, customer_id, $1, $5, $6, $7, $8, email FROM taken
+             WHERE $5::text IS NOT NULL AND customer_id IS NOT NULL
+             ON CONFLICT ON CONSTRAINT notifications_once_per_fact DO NOTHING
+             RETURNING id
+         ), parked AS (
+             INSERT INTO parked_notifications (order_id, kind, fact_key, title, body)
+             SELECT $1, $5, $6, $7, $8 FROM taken
+             WHERE $5::text IS NOT NULL AND customer_id IS NULL
+             ON CONFLICT ON CONSTRAINT parked_notifications_once_per_fact DO NOTHING
+         )
+         SELECT customer_id, email, learnt, (SELECT id FROM told) AS notified FROM taken",
     )
     .bind(order_id)
     .bind(customer.map(|customer| customer.customer_id))
     .bind(customer.and_then(|customer| customer.email.as_deref()))
+    .bind(Uuid::now_v7())
+    .bind(notice.map(|notice| notice.kind.as_str()))
+    .bind(notice.map(|notice| notice.fact_key.as_str()))
+    .bind(notice.map(|notice| notice.title.as_str()))
+    .bind(notice.map(|notice| notice.body.as_str()))
     .fetch_one(conn)
     .await?;
     let known = row
@@ -68,22 +115,25 @@ pub async fn take_order(
             customer_id,
             email: row.get("email"),
         });
-    Ok((known, row.get("learnt")))
+    Ok(TakenOrder {
+        known,
+        learnt: row.get("learnt"),
+        notified: row.get("notified"),
+    })
 }
 
-/// Puts `notice` in `user_id`'s inbox unless its fact was told before, to
-/// be emailed to `email` when the address is known. Returns the new
-/// notification's id, or `None` when the fact was told before.
+/// Puts `notice` in `user_id`'s inbox, without an address to email it to,
+/// unless its fact was told before. Returns the new notification's id, or
+/// `None` when the fact was told before.
 #[tracing::instrument(skip_all, fields(order_id = %notice.order_id, kind = notice.kind.as_str()))]
-pub async fn insert(
+async fn insert_unemailed(
     conn: &mut PgConnection,
     user_id: Uuid,
     notice: &Notice,
-    email: Option<&str>,
 ) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar(
-        "INSERT INTO notifications (id, user_id, order_id, kind, fact_key, title, body, email_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO notifications (id, user_id, order_id, kind, fact_key, title, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT ON CONSTRAINT notifications_once_per_fact DO NOTHING
          RETURNING id",
     )
@@ -94,31 +144,13 @@ pub async fn insert(
     .bind(&notice.fact_key)
     .bind(&notice.title)
     .bind(&notice.body)
-    .bind(email)
     .fetch_optional(conn)
     .await
 }
 
-/// Keeps `notice` until its order's customer is known.
-#[tracing::instrument(skip_all, fields(order_id = %notice.order_id, kind = notice.kind.as_str()))]
-pub async fn park(conn: &mut PgConnection, notice: &Notice) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO parked_notifications (order_id, kind, fact_key, title, body)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT ON CONSTRAINT parked_notifications_once_per_fact DO NOTHING",
-    )
-    .bind(notice.order_id)
-    .bind(notice.kind.as_str())
-    .bind(&notice.fact_key)
-    .bind(&notice.title)
-    .bind(&notice.body)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Moves the order's parked facts into `user_id`'s inbox, in the order they
-/// arrived. Returns how many were moved.
+/// arrived, for [`claim_unsent_emails`] to give them an address. Returns how
+/// many were moved.
 #[tracing::instrument(skip(conn))]
 pub async fn unpark(
     conn: &mut PgConnection,
@@ -151,7 +183,7 @@ pub async fn unpark(
     parked.sort_by_key(|(seq, _)| *seq);
     let mut moved = 0;
     for (_, notice) in &parked {
-        if insert(conn, user_id, notice, None).await?.is_some() {
+        if insert_unemailed(conn, user_id, notice).await?.is_some() {
             moved += 1;
         }
     }
@@ -159,22 +191,27 @@ pub async fn unpark(
 }
 
 /// Marks the order's notifications that have no email yet as emailed to
-/// `email`, and returns their ids, for the caller to queue their jobs.
+/// `email`, and returns each one's id and what its email says, for the
+/// caller to queue their jobs.
 #[tracing::instrument(skip(conn, email))]
 pub async fn claim_unsent_emails(
     conn: &mut PgConnection,
     order_id: Uuid,
     email: &str,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
+) -> Result<Vec<(Uuid, QueuedEmail)>, sqlx::Error> {
+    let rows = sqlx::query(
         "UPDATE notifications SET email_to = $2
          WHERE order_id = $1 AND email_to IS NULL
-         RETURNING id",
+         RETURNING id, email_to, title, body",
     )
     .bind(order_id)
     .bind(email)
     .fetch_all(conn)
-    .await
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|row| (row.get("id"), queued_email_from_row(row)))
+        .collect())
 }
 
 /// What the email job of notification `id` sends.
@@ -189,11 +226,15 @@ pub async fn queued_email(
     .bind(id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|row| QueuedEmail {
+    Ok(row.as_ref().map(queued_email_from_row))
+}
+
+fn queued_email_from_row(row: &PgRow) -> QueuedEmail {
+    QueuedEmail {
         to: row.get("email_to"),
         title: row.get("title"),
         body: row.get("body"),
-    }))
+    }
 }
 
 #[tracing::instrument(skip(conn))]

@@ -122,3 +122,78 @@ async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is
             .expect("count email jobs");
     assert_eq!(jobs, 3, "one email job per notification");
 }
+
+#[tokio::test]
+async fn the_customer_learnt_while_another_event_makes_the_orders_row_moves_what_it_parked() {
+    let notifier = support::start_writing_files().await;
+    let pool = PgPool::connect(notifier.db.url("notification"))
+        .await
+        .expect("connect as notification");
+    let order_id = Uuid::new_v4();
+    let customer = Customer {
+        order_id,
+        customer_id: Uuid::new_v4(),
+        email: Some("ada@example.test".to_owned()),
+    };
+
+    // The payment is the order's first event: it makes the order's row and
+    // parks the fact, and has not committed yet...
+    let mut parking = pool.begin().await.expect("begin");
+    let told = tell(
+        &mut parking,
+        order_id,
+        None,
+        Some(&notice(order_id, Kind::Paid)),
+    )
+    .await
+    .expect("tell the payment");
+    assert_eq!(told, Told::Parked);
+
+    // ...when the order's event, naming the customer, comes in.
+    let learning = tokio::spawn({
+        let pool = pool.clone();
+        let customer = customer.clone();
+        async move {
+            let mut tx = pool.begin().await.expect("begin");
+            let told = tell(
+                &mut tx,
+                order_id,
+                Some(&customer),
+                Some(&notice(order_id, Kind::Placed)),
+            )
+            .await
+            .expect("tell the order");
+            tx.commit().await.expect("commit");
+            told
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !learning.is_finished(),
+        "the order's event waits for the row being made"
+    );
+    parking.commit().await.expect("commit");
+    assert_eq!(learning.await.expect("the order's task"), Told::Told);
+
+    let parked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM parked_notifications WHERE order_id = $1")
+            .bind(order_id)
+            .fetch_one(&pool)
+            .await
+            .expect("count parked");
+    assert_eq!(parked, 0, "the parked fact was moved");
+    let told: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT kind, email_to FROM notifications WHERE order_id = $1 ORDER BY seq")
+            .bind(order_id)
+            .fetch_all(&pool)
+            .await
+            .expect("read the inbox");
+    assert_eq!(
+        told,
+        vec![
+            ("placed".to_owned(), customer.email.clone()),
+            ("paid".to_owned(), customer.email.clone()),
+        ],
+        "both facts told, each to be emailed"
+    );
+}
