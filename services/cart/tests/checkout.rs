@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cart::domain::{Cart, Quantity};
+use cart::domain::{Cart, CheckoutOutcome, Quantity};
 use cart::store;
 use shared_events::checkout::{CheckoutEvent, OrderSubmitted};
 use shared_events::{Address, Envelope, Line};
@@ -114,5 +114,75 @@ async fn a_checkout_lowers_each_line_once_and_keeps_what_was_added_after_it() {
         vec![(mug, 2)],
         "another user's cart is untouched"
     );
+    service.stop().await.expect("clean stop");
+}
+
+async fn updated_at(pool: &PgPool, user: Uuid) -> Option<time::OffsetDateTime> {
+    let mut conn = pool.acquire().await.expect("connection");
+    store::cart(&mut conn, user)
+        .await
+        .expect("read cart")
+        .updated_at
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cart_is_marked_changed_only_by_what_changes_it() {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let broker = test_harness::own_broker();
+    let settings = cart::Settings {
+        catalog_url: "http://catalog.invalid".parse().expect("a URL"),
+    };
+    let service = TestService::start_with(
+        &cart::SPEC,
+        cart::build,
+        &db,
+        broker.bootstrap_servers(),
+        settings,
+    )
+    .await;
+    let pool = PgPool::connect(db.url("cart")).await.expect("connect");
+    let (user, mug, tea) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let mut conn = pool.acquire().await.expect("connection");
+
+    store::remove_item(&mut conn, user, mug)
+        .await
+        .expect("remove");
+    store::clear(&mut conn, user).await.expect("clear");
+    assert_eq!(updated_at(&pool, user).await, None, "no cart appears");
+
+    put(&pool, user, mug, 3).await;
+    let added = updated_at(&pool, user).await;
+    store::remove_item(&mut conn, user, tea)
+        .await
+        .expect("remove");
+    assert_eq!(updated_at(&pool, user).await, added, "nothing was removed");
+
+    let order_id = Uuid::new_v4();
+    let outcome = store::apply_checkout(&mut conn, order_id, user, &[(mug, 1), (mug, 1)])
+        .await
+        .expect("apply");
+    assert_eq!(outcome, CheckoutOutcome::Lowered);
+    let lowered = updated_at(&pool, user).await;
+    assert!(lowered > added, "the checkout changed the cart");
+    assert_eq!(quantities(&pool, user).await, vec![(mug, 1)]);
+
+    let again = store::apply_checkout(&mut conn, order_id, user, &[(mug, 2)])
+        .await
+        .expect("apply again");
+    assert_eq!(again, CheckoutOutcome::AlreadyApplied);
+    assert_eq!(updated_at(&pool, user).await, lowered, "applied once only");
+    assert_eq!(quantities(&pool, user).await, vec![(mug, 1)]);
+
+    store::clear(&mut conn, user).await.expect("clear");
+    let cleared = updated_at(&pool, user).await;
+    assert!(cleared > lowered, "clearing changed the cart");
+    assert_eq!(quantities(&pool, user).await, vec![]);
+    store::clear(&mut conn, user).await.expect("clear again");
+    assert_eq!(
+        updated_at(&pool, user).await,
+        cleared,
+        "nothing was cleared"
+    );
+    drop(conn);
     service.stop().await.expect("clean stop");
 }

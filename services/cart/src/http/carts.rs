@@ -8,7 +8,7 @@ use http_service::auth::{AuthUser, Role};
 use http_service::problem::{Json, Path};
 use http_service::{routes, OpenApiRouter};
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -145,11 +145,9 @@ async fn put_item(
         OfferingState::Inactive => return Err(ApiError::OfferingUnavailable(offering_id)),
         OfferingState::Unknown => return Err(ApiError::UnknownOffering(offering_id)),
     }
-    let mut tx = pool.begin().await?;
-    store::set_item(&mut tx, caller.id(), offering_id, quantity).await?;
-    let cart = store::cart(&mut tx, caller.id()).await?;
-    tx.commit().await?;
-    Ok(Json(cart.into()))
+    let mut conn = pool.acquire().await?;
+    store::set_item(&mut conn, caller.id(), offering_id, quantity).await?;
+    Ok(Json(cart_after_change(&mut conn, caller.id()).await?))
 }
 
 /// Takes an offering out of the caller's cart (nothing happens if it is not
@@ -172,11 +170,19 @@ async fn remove_item(
     Path(offering_id): Path<Uuid>,
 ) -> Result<Json<CartBody>, ApiError> {
     caller.require_role(SHOPPERS)?;
-    let mut tx = pool.begin().await?;
-    store::remove_item(&mut tx, caller.id(), offering_id).await?;
-    let cart = store::cart(&mut tx, caller.id()).await?;
-    tx.commit().await?;
-    Ok(Json(cart.into()))
+    let mut conn = pool.acquire().await?;
+    store::remove_item(&mut conn, caller.id(), offering_id).await?;
+    Ok(Json(cart_after_change(&mut conn, caller.id()).await?))
+}
+
+/// The cart as a change left it, read after the change committed.
+///
+/// A change is one statement and needs no transaction; the read is a
+/// statement of its own rather than part of the change, because a change
+/// that waited for the cart's row lock still reads from the snapshot it
+/// started with, which lacks what the other device committed meanwhile.
+async fn cart_after_change(conn: &mut PgConnection, user_id: Uuid) -> Result<CartBody, ApiError> {
+    Ok(store::cart(conn, user_id).await?.into())
 }
 
 /// A user's cart, for checkout (service role only).
