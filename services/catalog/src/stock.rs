@@ -59,7 +59,13 @@ pub async fn reserve(
         .map(|line| (line.offering_id, i64::from(line.quantity)))
         .collect();
 
-    if !store::claim_order(conn, order_id, order.customer_id).await? {
+    let mut offering_ids: Vec<Uuid> = requested.iter().map(|(id, _)| *id).collect();
+    offering_ids.sort_unstable();
+    offering_ids.dedup();
+    let Some(holdings) =
+        store::claim_order_and_lock_holdings(conn, order_id, order.customer_id, &offering_ids)
+            .await?
+    else {
         let recorded = store::recorded_order(conn, order_id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
@@ -74,39 +80,35 @@ pub async fn reserve(
         let answer = answer_for(order_id, &recorded);
         messaging::outbox::enqueue(conn, &Envelope::new(answer.clone(), correlation_id)).await?;
         return Ok(ReserveOutcome::Repeated(answer));
-    }
+    };
 
-    let mut offering_ids: Vec<Uuid> = requested.iter().map(|(id, _)| *id).collect();
-    offering_ids.sort_unstable();
-    offering_ids.dedup();
-    let holdings = store::lock_holdings(conn, &offering_ids).await?;
+    let (recorded, takes) = match decide_reservation(&requested, &holdings) {
+        ReservationDecision::Reserve(takes) => {
+            let recorded = RecordedOrder {
+                reserved: true,
+                lines: requested.iter().map(|&(id, q)| (id, q, false)).collect(),
+            };
+            (recorded, takes)
+        }
+        ReservationDecision::Reject { short_offering_ids } => {
+            let recorded = RecordedOrder {
+                reserved: false,
+                lines: requested
+                    .iter()
+                    .map(|&(id, q)| (id, q, short_offering_ids.contains(&id)))
+                    .collect(),
+            };
+            (recorded, Vec::new())
+        }
+    };
+    let changed = store::record_decision(conn, order_id, &recorded, &takes).await?;
 
     // What the reservation publishes, in one statement: the offerings whose
     // stock changed, then the answer.
-    let mut events = Vec::new();
-    let recorded = match decide_reservation(&requested, &holdings) {
-        ReservationDecision::Reserve(takes) => {
-            for (offering_id, quantity) in takes {
-                if let Some(changed) =
-                    store::take_stock(conn, order_id, offering_id, quantity).await?
-                {
-                    events.push(offering_changed(&changed, correlation_id));
-                }
-            }
-            RecordedOrder {
-                reserved: true,
-                lines: requested.iter().map(|&(id, q)| (id, q, false)).collect(),
-            }
-        }
-        ReservationDecision::Reject { short_offering_ids } => RecordedOrder {
-            reserved: false,
-            lines: requested
-                .iter()
-                .map(|&(id, q)| (id, q, short_offering_ids.contains(&id)))
-                .collect(),
-        },
-    };
-    store::record_order(conn, order_id, &recorded).await?;
+    let mut events: Vec<_> = changed
+        .iter()
+        .map(|offering| offering_changed(offering, correlation_id))
+        .collect();
     let answer = answer_for(order_id, &recorded);
     events.push(Envelope::new(answer.clone(), correlation_id));
     messaging::outbox::enqueue_all(conn, &events).await?;

@@ -292,24 +292,66 @@ pub async fn list_offerings(
         .collect()
 }
 
-/// Claims `order_id` for this transaction: `true` when it was never seen,
-/// `false` when an earlier delivery decided it. A concurrent claim of the
-/// same order waits here until the first one commits.
+/// Claims `order_id` for this transaction and, only when it was never seen,
+/// locks the offerings among `offering_ids` that exist, in id order (so
+/// that concurrent reservations never wait on each other in a circle), and
+/// returns their stock as it is now. `None` when an earlier delivery decided
+/// the order; a concurrent claim of the same order waits here until the
+/// first one commits.
+///
+/// One statement: the claim is a sub-statement whose outcome gates the
+/// lock, so the order is claimed before any offering is locked, and an
+/// order decided before locks nothing. The answer always has one row, with
+/// the claim's outcome, and an offering in each row when any is locked.
 #[tracing::instrument(skip(conn))]
-pub async fn claim_order(
+pub async fn claim_order_and_lock_holdings(
     conn: &mut PgConnection,
     order_id: Uuid,
     customer_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let claimed = sqlx::query(
-        "INSERT INTO stock_orders (order_id, customer_id) VALUES ($1, $2)
-         ON CONFLICT (order_id) DO NOTHING RETURNING order_id",
+    offering_ids: &[Uuid],
+) -> Result<Option<Vec<StockHolding>>, sqlx::Error> {
+    let rows = sqlx::query(
+        "WITH claim AS (
+             INSERT INTO stock_orders (order_id, customer_id) VALUES ($1, $2)
+             ON CONFLICT (order_id) DO NOTHING RETURNING order_id),
+         locked AS (
+             SELECT id, active, stock FROM offerings
+             WHERE id = ANY($3) AND EXISTS (SELECT 1 FROM claim)
+             ORDER BY id FOR UPDATE)
+         SELECT EXISTS (SELECT 1 FROM claim) AS claimed, locked.id, locked.active, locked.stock
+         FROM (SELECT) AS claim_outcome LEFT JOIN locked ON true
+         ORDER BY locked.id",
     )
     .bind(order_id)
     .bind(customer_id)
-    .fetch_optional(conn)
+    .bind(offering_ids)
+    .fetch_all(conn)
     .await?;
-    Ok(claimed.is_some())
+    let claimed = match rows.first() {
+        Some(row) => row.try_get("claimed")?,
+        None => false,
+    };
+    if !claimed {
+        return Ok(None);
+    }
+    rows.iter()
+        .filter_map(|row| holding_from_row(row).transpose())
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// The locked offering in a row of [`claim_order_and_lock_holdings`], if
+/// the row has one.
+fn holding_from_row(row: &PgRow) -> Result<Option<StockHolding>, sqlx::Error> {
+    let Some(offering_id) = row.try_get("id")? else {
+        return Ok(None);
+    };
+    Ok(Some(StockHolding {
+        offering_id,
+        active: row.try_get("active")?,
+        stock: Stock::new(row.try_get("stock")?)
+            .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+    }))
 }
 
 /// How an order was decided, as recorded.
@@ -320,57 +362,57 @@ pub struct RecordedOrder {
     pub lines: Vec<(Uuid, i64, bool)>,
 }
 
+/// How `order_id` was decided; the order and its lines in one statement.
 #[tracing::instrument(skip(conn))]
 pub async fn recorded_order(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Option<RecordedOrder>, sqlx::Error> {
-    let outcome: Option<Option<String>> =
-        sqlx::query_scalar("SELECT outcome FROM stock_orders WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let Some(Some(outcome)) = outcome else {
-        return Ok(None);
-    };
-    let lines = sqlx::query(
-        "SELECT offering_id, quantity, short FROM stock_order_lines
-         WHERE order_id = $1 ORDER BY position",
+    let rows = sqlx::query(
+        "SELECT stock_orders.outcome, line.offering_id, line.quantity, line.short
+         FROM stock_orders LEFT JOIN stock_order_lines AS line USING (order_id)
+         WHERE stock_orders.order_id = $1
+         ORDER BY line.position",
     )
     .bind(order_id)
     .fetch_all(conn)
-    .await?
-    .iter()
-    .map(|row| {
-        Ok((
-            row.try_get("offering_id")?,
-            row.try_get("quantity")?,
-            row.try_get("short")?,
-        ))
-    })
-    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    .await?;
+    let outcome: Option<String> = match rows.first() {
+        Some(row) => row.try_get("outcome")?,
+        None => None,
+    };
+    let Some(outcome) = outcome else {
+        return Ok(None);
+    };
+    let mut lines = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(offering_id) = row.try_get("offering_id")? else {
+            continue;
+        };
+        lines.push((offering_id, row.try_get("quantity")?, row.try_get("short")?));
+    }
     Ok(Some(RecordedOrder {
         reserved: outcome == "reserved",
         lines,
     }))
 }
 
-/// Records the outcome of an order claimed in this transaction.
-#[tracing::instrument(skip(conn, order))]
-pub async fn record_order(
+/// Records how an order claimed in this transaction was decided, and for a
+/// reserved order holds each of `takes` (offering, quantity) for it and
+/// lowers those offerings' stock (unless unlimited). Returns the offerings
+/// whose stock changed, in the order of `takes`.
+///
+/// One statement over arrays: the offerings were locked by the claim, so
+/// nothing here waits, and the CHECK on `stock` is the last word: were the
+/// rows not locked, this would fail rather than sell stock that is not
+/// there. `takes` names each offering once.
+#[tracing::instrument(skip(conn, order, takes))]
+pub async fn record_decision(
     conn: &mut PgConnection,
     order_id: Uuid,
     order: &RecordedOrder,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE stock_orders SET outcome = $2 WHERE order_id = $1")
-        .bind(order_id)
-        .bind(if order.reserved {
-            "reserved"
-        } else {
-            "rejected"
-        })
-        .execute(&mut *conn)
-        .await?;
+    takes: &[(Uuid, i64)],
+) -> Result<Vec<Offering>, sqlx::Error> {
     let (offerings, quantities, shorts): (Vec<Uuid>, Vec<i64>, Vec<bool>) =
         order.lines.iter().copied().fold(
             (Vec::new(), Vec::new(), Vec::new()),
@@ -381,79 +423,43 @@ pub async fn record_order(
                 (o, q, s)
             },
         );
-    sqlx::query(
-        "INSERT INTO stock_order_lines (order_id, position, offering_id, quantity, short)
-         SELECT $1, line.position, line.offering_id, line.quantity, line.short
-         FROM UNNEST($2::UUID[], $3::BIGINT[], $4::BOOLEAN[])
-              WITH ORDINALITY AS line (offering_id, quantity, short, position)",
-    )
+    let (taken_offerings, taken_quantities): (Vec<Uuid>, Vec<i64>) = takes.iter().copied().unzip();
+    let rows = sqlx::query(&format!(
+        "WITH decided AS (
+             UPDATE stock_orders SET outcome = $2 WHERE order_id = $1),
+         lines AS (
+             INSERT INTO stock_order_lines (order_id, position, offering_id, quantity, short)
+             SELECT $1, line.position, line.offering_id, line.quantity, line.short
+             FROM UNNEST($3::UUID[], $4::BIGINT[], $5::BOOLEAN[])
+                  WITH ORDINALITY AS line (offering_id, quantity, short, position)),
+         held AS (
+             INSERT INTO stock_reservations (order_id, offering_id, reserved)
+             SELECT $1, taken.offering_id, taken.quantity
+             FROM UNNEST($6::UUID[], $7::BIGINT[]) AS taken (offering_id, quantity))
+         UPDATE offerings SET stock = stock - taken.quantity, updated_at = now()
+         FROM UNNEST($6::UUID[], $7::BIGINT[]) AS taken (offering_id, quantity)
+         WHERE offerings.id = taken.offering_id AND offerings.stock IS NOT NULL
+         RETURNING {OFFERING_COLUMNS}"
+    ))
     .bind(order_id)
+    .bind(if order.reserved {
+        "reserved"
+    } else {
+        "rejected"
+    })
     .bind(offerings)
     .bind(quantities)
     .bind(shorts)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Locks the offerings among `offering_ids` that exist, in id order (so
-/// that concurrent reservations never wait on each other in a circle), and
-/// returns their stock as it is now.
-#[tracing::instrument(skip(conn))]
-pub async fn lock_holdings(
-    conn: &mut PgConnection,
-    offering_ids: &[Uuid],
-) -> Result<Vec<StockHolding>, sqlx::Error> {
-    sqlx::query(
-        "SELECT id, active, stock FROM offerings WHERE id = ANY($1)
-         ORDER BY id FOR UPDATE",
-    )
-    .bind(offering_ids)
+    .bind(taken_offerings)
+    .bind(taken_quantities)
     .fetch_all(conn)
-    .await?
-    .iter()
-    .map(|row| {
-        Ok(StockHolding {
-            offering_id: row.try_get("id")?,
-            active: row.try_get("active")?,
-            stock: Stock::new(row.try_get("stock")?)
-                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
-        })
-    })
-    .collect()
-}
-
-/// Holds `quantity` of the offering for the order and lowers its stock
-/// (unless unlimited). Returns the offering when its stock changed.
-#[tracing::instrument(skip(conn))]
-pub async fn take_stock(
-    conn: &mut PgConnection,
-    order_id: Uuid,
-    offering_id: Uuid,
-    quantity: i64,
-) -> Result<Option<Offering>, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO stock_reservations (order_id, offering_id, reserved) VALUES ($1, $2, $3)",
-    )
-    .bind(order_id)
-    .bind(offering_id)
-    .bind(quantity)
-    .execute(&mut *conn)
     .await?;
-    // The CHECK on `stock` is the last word: were the rows not locked, this
-    // would fail rather than sell stock that is not there.
-    sqlx::query(&format!(
-        "UPDATE offerings SET stock = stock - $2, updated_at = now()
-         WHERE id = $1 AND stock IS NOT NULL
-         RETURNING {OFFERING_COLUMNS}"
-    ))
-    .bind(offering_id)
-    .bind(quantity)
-    .fetch_optional(conn)
-    .await?
-    .as_ref()
-    .map(offering_from_row)
-    .transpose()
+    let mut changed = rows
+        .iter()
+        .map(offering_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    changed.sort_by_key(|offering| takes.iter().position(|(id, _)| *id == offering.id));
+    Ok(changed)
 }
 
 /// What an order holds of one offering.

@@ -436,3 +436,46 @@ async fn order_created_sent_again_answers_the_same_and_changes_nothing() {
     assert_eq!(fixture.stock(mug.id).await, Some(1));
     assert_eq!(fixture.changes(mug.id).await, vec![Some(4), Some(1)]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_announces_its_offerings_in_line_order_then_answers() {
+    let fixture = start().await;
+    // Ids grow with creation, so the lines below are not in id order.
+    let (mug, tea, soap) = (
+        fixture.offering("Mug", Some(4)).await,
+        fixture.offering("Tea", None).await,
+        fixture.offering("Soap", Some(9)).await,
+    );
+    let order = OrderCreated {
+        order_id: Uuid::new_v4(),
+        customer_id: Uuid::new_v4(),
+        lines: vec![line(&soap, 2), line(&tea, 1), line(&mug, 3), line(&soap, 1)],
+    };
+    let mut tx = fixture.pool.begin().await.expect("begin");
+    let before: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM messaging_outbox")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("outbox position");
+    catalog::stock::reserve(&mut tx, &order, order.order_id)
+        .await
+        .expect("reserve");
+    let enqueued: Vec<(String, String)> = sqlx::query_as(
+        "SELECT event_type, partition_key FROM messaging_outbox WHERE id > $1 ORDER BY id",
+    )
+    .bind(before)
+    .fetch_all(&mut *tx)
+    .await
+    .expect("enqueued events");
+    tx.commit().await.expect("commit");
+
+    let expected = [
+        ("offering_changed", soap.id.to_string()),
+        ("offering_changed", mug.id.to_string()),
+        ("stock_reserved", order.order_id.to_string()),
+    ]
+    .map(|(event_type, key)| (event_type.to_owned(), key));
+    assert_eq!(enqueued, expected);
+    assert_eq!(fixture.stock(soap.id).await, Some(6));
+    assert_eq!(fixture.stock(tea.id).await, None);
+    assert_eq!(fixture.stock(mug.id).await, Some(1));
+}
