@@ -534,19 +534,6 @@ pub async fn failed_refunds(conn: &mut PgConnection) -> Result<i64, sqlx::Error>
         .await
 }
 
-/// A line as [`ORDER_SQL`] returns it.
-#[derive(Deserialize)]
-struct LineRow {
-    offering_id: Uuid,
-    business_id: Uuid,
-    title: String,
-    quantity: u32,
-    unit_price_minor: i64,
-    points_applied: i64,
-    discount_minor: i64,
-    amount_due_minor: i64,
-}
-
 /// A part as [`ORDER_SQL`] returns it.
 #[derive(Deserialize)]
 struct PartRow {
@@ -589,19 +576,7 @@ fn children<T: DeserializeOwned>(row: &PgRow, column: &str) -> Result<Vec<T>, sq
 
 /// The order a row of [`ORDER_SQL`] holds, with its `seq`.
 fn order(row: &PgRow) -> Result<(i64, Order), sqlx::Error> {
-    let lines = children::<LineRow>(row, "lines")?
-        .into_iter()
-        .map(|line| Line {
-            offering_id: line.offering_id,
-            business_id: line.business_id,
-            title: line.title,
-            quantity: line.quantity,
-            unit_price_minor: line.unit_price_minor,
-            points_applied: line.points_applied,
-            discount_minor: line.discount_minor,
-            amount_due_minor: line.amount_due_minor,
-        })
-        .collect();
+    let lines = children::<Line>(row, "lines")?;
     let fulfillments = children::<PartRow>(row, "parts")?
         .into_iter()
         .map(|part| {

@@ -148,7 +148,8 @@ pub async fn authorization_with_capture(
         "SELECT {AUTHORIZATION_COLUMNS}, capture.*
          FROM authorizations
          LEFT JOIN LATERAL (
-             SELECT amount_minor AS capture_amount_minor, state AS capture_state,
+             SELECT authorization_id AS capture_authorization_id,
+                 amount_minor AS capture_amount_minor, state AS capture_state,
                  transaction_id AS capture_transaction_id, attempts AS capture_attempts,
                  last_error AS capture_last_error, updated_at AS capture_updated_at
              FROM captures WHERE captures.authorization_id = authorizations.authorization_id
@@ -163,16 +164,7 @@ pub async fn authorization_with_capture(
     };
     let capture_state: Option<String> = row.try_get("capture_state")?;
     let capture = match capture_state {
-        Some(state) => Some(Capture {
-            authorization_id,
-            amount_minor: row.try_get("capture_amount_minor")?,
-            state: CallState::parse(&state)
-                .ok_or_else(|| decode_error("captures.state", &state))?,
-            transaction_id: row.try_get("capture_transaction_id")?,
-            attempts: row.try_get("capture_attempts")?,
-            last_error: row.try_get("capture_last_error")?,
-            updated_at: row.try_get("capture_updated_at")?,
-        }),
+        Some(_) => Some(capture_from_columns(&row, "capture_")?),
         None => None,
     };
     Ok(Some((authorization_from_row(row)?, capture)))
@@ -731,15 +723,21 @@ fn authorization_from_row(row: PgRow) -> Result<Authorization, sqlx::Error> {
 }
 
 fn capture_from_row(row: PgRow) -> Result<Capture, sqlx::Error> {
-    let state: String = row.try_get("state")?;
+    capture_from_columns(&row, "")
+}
+
+/// The capture in `row`'s columns named as the table's with `prefix`.
+fn capture_from_columns(row: &PgRow, prefix: &str) -> Result<Capture, sqlx::Error> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let state: String = row.try_get(column("state").as_str())?;
     Ok(Capture {
-        authorization_id: AuthorizationId(row.try_get("authorization_id")?),
-        amount_minor: row.try_get("amount_minor")?,
+        authorization_id: AuthorizationId(row.try_get(column("authorization_id").as_str())?),
+        amount_minor: row.try_get(column("amount_minor").as_str())?,
         state: CallState::parse(&state).ok_or_else(|| decode_error("captures.state", &state))?,
-        transaction_id: row.try_get("transaction_id")?,
-        attempts: row.try_get("attempts")?,
-        last_error: row.try_get("last_error")?,
-        updated_at: row.try_get("updated_at")?,
+        transaction_id: row.try_get(column("transaction_id").as_str())?,
+        attempts: row.try_get(column("attempts").as_str())?,
+        last_error: row.try_get(column("last_error").as_str())?,
+        updated_at: row.try_get(column("updated_at").as_str())?,
     })
 }
 

@@ -6,6 +6,7 @@
 pub mod ids;
 pub mod saga;
 
+use serde::Deserialize;
 use shared_events::Address;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -284,8 +285,9 @@ pub struct PointsHold {
     pub state: PointsState,
 }
 
-/// One line as checkout priced it (DESIGN's pricing rule).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One line as checkout priced it (DESIGN's pricing rule). Its fields are
+/// the columns of `order_lines`, read as JSON by the store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Line {
     pub offering_id: Uuid,
     pub business_id: Uuid,
