@@ -210,19 +210,7 @@ pub async fn save_authorization(
     conn: &mut PgConnection,
     authorization: &Authorization,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE authorizations
-         SET provider_reference = $2, redirect_url = $3, state = $4, decline_code = $5,
-             updated_at = now()
-         WHERE authorization_id = $1",
-    )
-    .bind(authorization.authorization_id.0)
-    .bind(&authorization.provider_reference)
-    .bind(&authorization.redirect_url)
-    .bind(authorization.state.as_str())
-    .bind(&authorization.decline_code)
-    .execute(conn)
-    .await?;
+    write_authorization(conn, authorization, "").await?;
     Ok(())
 }
 
@@ -236,16 +224,31 @@ pub async fn save_authorization_unless_order_voided(
     conn: &mut PgConnection,
     authorization: &Authorization,
 ) -> Result<bool, sqlx::Error> {
-    let saved = sqlx::query(
+    let saved = write_authorization(
+        conn,
+        authorization,
+        "AND NOT EXISTS (
+             SELECT 1 FROM order_voids WHERE order_voids.order_id = authorizations.order_id
+             FOR KEY SHARE
+         )",
+    )
+    .await?;
+    Ok(saved == 1)
+}
+
+/// Writes the authorization's answer and state where `condition` (SQL
+/// after its id's match) holds; returns how many rows were written.
+async fn write_authorization(
+    conn: &mut PgConnection,
+    authorization: &Authorization,
+    condition: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(&format!(
         "UPDATE authorizations
          SET provider_reference = $2, redirect_url = $3, state = $4, decline_code = $5,
              updated_at = now()
-         WHERE authorization_id = $1
-           AND NOT EXISTS (
-               SELECT 1 FROM order_voids WHERE order_voids.order_id = authorizations.order_id
-               FOR KEY SHARE
-           )",
-    )
+         WHERE authorization_id = $1 {condition}"
+    ))
     .bind(authorization.authorization_id.0)
     .bind(&authorization.provider_reference)
     .bind(&authorization.redirect_url)
@@ -253,8 +256,7 @@ pub async fn save_authorization_unless_order_voided(
     .bind(&authorization.decline_code)
     .execute(conn)
     .await?
-    .rows_affected();
-    Ok(saved == 1)
+    .rows_affected())
 }
 
 /// Forgets an authorization whose provider could not be reached: nothing
