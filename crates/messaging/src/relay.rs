@@ -8,7 +8,7 @@
 //! Replicas of a service take turns, so one relay per schema publishes at a
 //! time and rows go out strictly in id order. A relay's turn is a session
 //! advisory lock on a connection of its own (outside the pool). A round is
-//! two statements, the database functions of `schema.rs`, and leaves no
+//! two statements, a function and a procedure of `schema.rs`, and leaves no
 //! transaction open while the broker is awaited. The first looks for
 //! pending rows, takes the turn only if there are any (a look that finds
 //! none takes nothing) and reads them by a query of its own, after the

@@ -21,18 +21,61 @@ fn notice(order_id: Uuid, kind: Kind) -> Notice {
     }
 }
 
-#[tokio::test]
-async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is_not_parked() {
+/// A notifier writing its emails as files, and a pool connected as it.
+async fn notifier_and_pool() -> (support::Notifier, PgPool) {
     let notifier = support::start_writing_files().await;
     let pool = PgPool::connect(notifier.db.url("notification"))
         .await
         .expect("connect as notification");
-    let order_id = Uuid::new_v4();
-    let customer = Customer {
+    (notifier, pool)
+}
+
+fn customer_of(order_id: Uuid) -> Customer {
+    Customer {
         order_id,
         customer_id: Uuid::new_v4(),
         email: Some("ada@example.test".to_owned()),
-    };
+    }
+}
+
+/// Tells `kind` about the order in a transaction of its own, in the
+/// background, committing once told; the task's answer is how it was told.
+fn tell_in_its_own_transaction(
+    pool: &PgPool,
+    order_id: Uuid,
+    customer: Option<Customer>,
+    kind: Kind,
+) -> tokio::task::JoinHandle<Told> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let mut tx = pool.begin().await.expect("begin");
+        let told = tell(
+            &mut tx,
+            order_id,
+            customer.as_ref(),
+            Some(&notice(order_id, kind)),
+        )
+        .await
+        .expect("tell");
+        tx.commit().await.expect("commit");
+        told
+    })
+}
+
+/// How many of the order's facts are parked.
+async fn parked(pool: &PgPool, order_id: Uuid) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM parked_notifications WHERE order_id = $1")
+        .bind(order_id)
+        .fetch_one(pool)
+        .await
+        .expect("count parked")
+}
+
+#[tokio::test]
+async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is_not_parked() {
+    let (_notifier, pool) = notifier_and_pool().await;
+    let order_id = Uuid::new_v4();
+    let customer = customer_of(order_id);
 
     // The payment is told before the order's own event: it waits.
     let mut early = pool.begin().await.expect("begin");
@@ -60,22 +103,7 @@ async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is
     assert_eq!(told, Told::Told);
 
     // ...when a dispatch event about the same order comes in.
-    let dispatch = tokio::spawn({
-        let pool = pool.clone();
-        async move {
-            let mut tx = pool.begin().await.expect("begin");
-            let told = tell(
-                &mut tx,
-                order_id,
-                None,
-                Some(&notice(order_id, Kind::Dispatched)),
-            )
-            .await
-            .expect("tell the dispatch");
-            tx.commit().await.expect("commit");
-            told
-        }
-    });
+    let dispatch = tell_in_its_own_transaction(&pool, order_id, None, Kind::Dispatched);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !dispatch.is_finished(),
@@ -89,13 +117,7 @@ async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is
         "the dispatch sees the customer the order's event taught"
     );
 
-    let parked: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM parked_notifications WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_one(&pool)
-            .await
-            .expect("count parked");
-    assert_eq!(parked, 0, "nothing stays parked");
+    assert_eq!(parked(&pool, order_id).await, 0, "nothing stays parked");
     let told: Vec<(String, Uuid, Option<String>)> = sqlx::query_as(
         "SELECT kind, user_id, email_to FROM notifications WHERE order_id = $1 ORDER BY seq",
     )
@@ -125,16 +147,9 @@ async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is
 
 #[tokio::test]
 async fn the_customer_learnt_while_another_event_makes_the_orders_row_moves_what_it_parked() {
-    let notifier = support::start_writing_files().await;
-    let pool = PgPool::connect(notifier.db.url("notification"))
-        .await
-        .expect("connect as notification");
+    let (_notifier, pool) = notifier_and_pool().await;
     let order_id = Uuid::new_v4();
-    let customer = Customer {
-        order_id,
-        customer_id: Uuid::new_v4(),
-        email: Some("ada@example.test".to_owned()),
-    };
+    let customer = customer_of(order_id);
 
     // The payment is the order's first event: it makes the order's row and
     // parks the fact, and has not committed yet...
@@ -150,23 +165,8 @@ async fn the_customer_learnt_while_another_event_makes_the_orders_row_moves_what
     assert_eq!(told, Told::Parked);
 
     // ...when the order's event, naming the customer, comes in.
-    let learning = tokio::spawn({
-        let pool = pool.clone();
-        let customer = customer.clone();
-        async move {
-            let mut tx = pool.begin().await.expect("begin");
-            let told = tell(
-                &mut tx,
-                order_id,
-                Some(&customer),
-                Some(&notice(order_id, Kind::Placed)),
-            )
-            .await
-            .expect("tell the order");
-            tx.commit().await.expect("commit");
-            told
-        }
-    });
+    let learning =
+        tell_in_its_own_transaction(&pool, order_id, Some(customer.clone()), Kind::Placed);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         !learning.is_finished(),
@@ -175,13 +175,11 @@ async fn the_customer_learnt_while_another_event_makes_the_orders_row_moves_what
     parking.commit().await.expect("commit");
     assert_eq!(learning.await.expect("the order's task"), Told::Told);
 
-    let parked: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM parked_notifications WHERE order_id = $1")
-            .bind(order_id)
-            .fetch_one(&pool)
-            .await
-            .expect("count parked");
-    assert_eq!(parked, 0, "the parked fact was moved");
+    assert_eq!(
+        parked(&pool, order_id).await,
+        0,
+        "the parked fact was moved"
+    );
     let told: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT kind, email_to FROM notifications WHERE order_id = $1 ORDER BY seq")
             .bind(order_id)

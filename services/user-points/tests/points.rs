@@ -54,6 +54,19 @@ impl Fixture {
         response.json().await.expect("balance body")
     }
 
+    /// The first page of the user's ledger, as they see it.
+    async fn ledger(&self, user: Uuid) -> Value {
+        let response = self
+            .http
+            .get(self.service.url("/v1/points/ledger"))
+            .bearer_auth(token(user, Role::Civilian))
+            .send()
+            .await
+            .expect("ledger request");
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("ledger body")
+    }
+
     async fn metrics(&self) -> String {
         self.http
             .get(self.service.url("/metrics"))
@@ -188,16 +201,7 @@ async fn an_admin_award_is_credited_once_and_answers_the_same_when_repeated() {
         "a reused id changes nothing"
     );
 
-    let ledger: Value = fixture
-        .http
-        .get(fixture.service.url("/v1/points/ledger"))
-        .bearer_auth(token(user, Role::Civilian))
-        .send()
-        .await
-        .expect("ledger")
-        .json()
-        .await
-        .expect("ledger body");
+    let ledger = fixture.ledger(user).await;
     assert_eq!(ledger["items"].as_array().map(Vec::len), Some(1));
     assert_eq!(ledger["items"][0]["kind"], "awarded");
     assert_eq!(ledger["items"][0]["points"], 40);
@@ -242,16 +246,7 @@ async fn concurrent_first_awards_of_a_new_user_all_count() {
         (&json!(70), &json!(70)),
         "{balance}"
     );
-    let ledger: Value = fixture
-        .http
-        .get(fixture.service.url("/v1/points/ledger"))
-        .bearer_auth(token(user, Role::Civilian))
-        .send()
-        .await
-        .expect("ledger")
-        .json()
-        .await
-        .expect("ledger body");
+    let ledger = fixture.ledger(user).await;
     assert_eq!(ledger["items"].as_array().map(Vec::len), Some(10));
 }
 
