@@ -2,6 +2,7 @@
 //! handler that runs one kind ([`JobHandler`]), what it gets ([`Job`],
 //! [`JobContext`]) and how it fails ([`JobError`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -59,9 +60,51 @@ pub struct Job {
     /// 1 on the first run, 2 on the first retry, …
     pub attempt: u32,
     pub created_at: OffsetDateTime,
+    /// Set when the handler ended the job in its own write
+    /// ([`Job::ended_by_handler`]): the runner then writes nothing more.
+    pub(crate) ended: Arc<AtomicBool>,
 }
 
 impl Job {
+    /// The arguments of `job_queue_done(job_id, attempt)`, for a handler
+    /// that ends its job in its own last statement rather than leaving it
+    /// to a statement of the runner's after it returns. The function
+    /// deletes the job if this attempt still owns it and says whether it
+    /// did; pass what it said to [`Job::ended_by_handler`] once that
+    /// statement has committed. [`crate::finish`] does both, as a statement
+    /// of its own inside the handler's transaction.
+    ///
+    /// ```ignore
+    /// let (job_id, attempt) = job.done_arguments();
+    /// let ended: bool = sqlx::query_scalar(
+    ///     "WITH sent AS (UPDATE notifications SET emailed_at = now() WHERE id = $1)
+    ///      SELECT job_queue_done($2, $3)",
+    /// )
+    /// .bind(notification_id).bind(job_id).bind(attempt)
+    /// .fetch_one(&mut *conn)
+    /// .await?;
+    /// job.ended_by_handler(ended);
+    /// ```
+    pub fn done_arguments(&self) -> (i64, i32) {
+        (self.id, i32::try_from(self.attempt).unwrap_or(i32::MAX))
+    }
+
+    /// Tells the runner what `job_queue_done` said in the handler's
+    /// committed write. True: the job is done and gone, and the runner
+    /// writes nothing more for it when the handler returns `Ok`. False: this
+    /// attempt no longer owned it (its lease expired and another worker
+    /// claimed it), which the runner reports as it would for its own
+    /// settle. A handler that returns an error after this is settled as
+    /// usual: a retry whose update finds nothing once the job is gone.
+    pub fn ended_by_handler(&self, ended: bool) {
+        self.ended.store(ended, Ordering::Release);
+    }
+
+    /// Whether the handler ended the job itself.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
     /// The payload as the type it was enqueued from. A payload that does not
     /// decode will not decode on retry either: the error is permanent.
     pub fn payload<T: DeserializeOwned>(&self) -> Result<T, JobError> {

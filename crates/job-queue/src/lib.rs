@@ -27,7 +27,10 @@
 //! 3. Write one [`JobHandler`] per kind: it decodes `job.payload::<T>()`,
 //!    does the call, and says whether a failure is worth retrying
 //!    ([`JobError::Transient`]) or not ([`JobError::Permanent`]). Jobs run at
-//!    least once, so the call carries an idempotency key.
+//!    least once, so the call carries an idempotency key. A handler that
+//!    records the call's outcome in a write of its own may end the job in
+//!    that write's commit ([`finish`], or [`Job::done_arguments`] in its
+//!    own statement) instead of in the runner's statement after it.
 //! 4. Write a [`Periodic`] task for work on a schedule (re-drives): it runs
 //!    every interval on one replica. For a sweep of whatever has fallen due
 //!    (reservation expiry, deadlines), write only one batch, as a [`Sweep`],
@@ -59,7 +62,7 @@ pub use job::{Job, JobContext, JobError, JobHandler, NewJob, Periodic};
 pub use metrics::JobMetrics;
 pub use runner::{JobConfig, JobRunner, Nudge, StartError};
 pub use schema::{install, prune, Pruned, Retention};
-pub use store::enqueue;
+pub use store::{enqueue, finish};
 pub use sweep::{Sweep, Sweeper};
 
 /// Jobs enqueued in this process: announced by [`enqueue`], watched by the

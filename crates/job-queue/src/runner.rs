@@ -478,7 +478,14 @@ async fn execute(shared: Arc<Shared>, job: Job) -> bool {
             Settlement::Failed(format!("{error:#}"))
         }
     };
-    match settle_with_retries(&shared.ctx.pool, &job, &settlement, now).await {
+    // A handler that ended its job in its own commit left nothing to write.
+    let ended_by_handler = matches!(settlement, Settlement::Done) && job.ended();
+    let settled = if ended_by_handler {
+        Ok(true)
+    } else {
+        settle_with_retries(&shared.ctx.pool, &job, &settlement, now).await
+    };
+    match settled {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(

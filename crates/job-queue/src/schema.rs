@@ -69,6 +69,20 @@ static SCHEMA: ComponentSchema = ComponentSchema {
             FROM job_queue WHERE dedupe_key IS NOT NULL;
         DELETE FROM job_queue WHERE state = 'done';
     "#,
+        // A job's end as one call: the runner settles a done job with it,
+        // and a handler may call it in its own last statement, so that the
+        // job ends in the same commit as the work it did (see `finish`).
+        r#"
+        CREATE FUNCTION job_queue_done(job_id bigint, attempt integer)
+        RETURNS boolean LANGUAGE sql VOLATILE AS $$
+            WITH done AS (
+                DELETE FROM job_queue
+                WHERE id = job_id AND attempts = attempt AND state = 'running'
+                RETURNING 1
+            )
+            SELECT EXISTS (SELECT FROM done)
+        $$;
+    "#,
     ],
 };
 

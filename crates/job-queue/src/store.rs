@@ -6,6 +6,7 @@
 //! that lost its lease, and whose job was claimed again, cannot overwrite
 //! what the newer attempt records.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::{PgConnection, PgPool, Row};
@@ -123,6 +124,7 @@ pub(crate) async fn claim(
                 payload: row.get("payload"),
                 attempt: u32::try_from(row.get::<i32, _>("attempts")).unwrap_or(0),
                 created_at: row.get("created_at"),
+                ended: Arc::default(),
             }),
             None => claimed.next_due = row.get("next_due"),
         }
@@ -175,11 +177,9 @@ pub(crate) async fn settle(
 ) -> Result<bool, sqlx::Error> {
     let query = match settlement {
         // Done work leaves the queue; its dedupe key stays (`job_queue_keys`).
-        Settlement::Done => sqlx::query(
-            "DELETE FROM job_queue WHERE id = $1 AND attempts = $2 AND state = 'running'",
-        )
-        .bind(job.id)
-        .bind(attempts(job)),
+        Settlement::Done => {
+            return done(pool, job).await;
+        }
         Settlement::RetryAt(at, error) => sqlx::query(
             "UPDATE job_queue
              SET state = 'pending', locked_until = NULL, run_at = $3, last_error = $4
@@ -206,7 +206,31 @@ pub(crate) async fn settle(
 }
 
 fn attempts(job: &Job) -> i32 {
-    i32::try_from(job.attempt).unwrap_or(i32::MAX)
+    job.done_arguments().1
+}
+
+/// Ends `job` as done in the caller's transaction (pass `&mut *tx`), as a
+/// handler's last statement before it commits: the job leaves the queue in
+/// the same commit as the handler's work, and the runner writes nothing
+/// more for it. False when this attempt no longer owns the job (it was
+/// claimed again after its lease expired); the runner reports that as it
+/// would for its own settle. A handler that folds the end into a statement
+/// of its own uses [`Job::done_arguments`] instead.
+#[tracing::instrument(skip_all, fields(job_id = job.id, attempt = job.attempt))]
+pub async fn finish(conn: &mut PgConnection, job: &Job) -> Result<bool, sqlx::Error> {
+    let ended = done(&mut *conn, job).await?;
+    job.ended_by_handler(ended);
+    Ok(ended)
+}
+
+/// Deletes `job` if its attempt still owns it (`job_queue_done`).
+async fn done<'c>(conn: impl sqlx::PgExecutor<'c>, job: &Job) -> Result<bool, sqlx::Error> {
+    let (job_id, attempt) = job.done_arguments();
+    sqlx::query_scalar("SELECT job_queue_done($1, $2)")
+        .bind(job_id)
+        .bind(attempt)
+        .fetch_one(conn)
+        .await
 }
 
 /// Creates the schedule row of a periodic task, due at once, unless another

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use job_queue::{
-    JobConfig, JobContext, JobMetrics, JobRunner, ManualClock, Periodic, Pruned, Retention,
-    StartError,
+    JobConfig, JobContext, JobError, JobMetrics, JobRunner, ManualClock, Periodic, Pruned,
+    Retention, StartError,
 };
 use sqlx::PgPool;
 use support::*;
@@ -688,4 +688,211 @@ async fn a_job_still_running_after_the_shutdown_grace_is_handed_back_to_another_
     })
     .await;
     other.stop().await.unwrap();
+}
+
+/// How [`RecordsAndEnds`] ends its jobs.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// Records its effect, then `job_queue::finish`, then commits.
+    InItsTransaction,
+    /// Records its effect and ends the job in one statement.
+    InItsStatement,
+    /// As `InItsTransaction`, but the first attempt's commit is lost: it
+    /// rolls back and fails.
+    FirstCommitLost,
+    /// Another worker claims the job again before this attempt ends it.
+    AfterAnotherClaim,
+}
+
+/// A handler that records each attempt's effect in `effects` and ends its
+/// job in the same commit, reporting what the end said.
+struct RecordsAndEnds {
+    ending: Ending,
+    ended: tokio::sync::mpsc::UnboundedSender<(u32, bool)>,
+}
+
+#[async_trait]
+impl job_queue::JobHandler for RecordsAndEnds {
+    fn kind(&self) -> &'static str {
+        "receipt"
+    }
+
+    async fn run(&self, ctx: &JobContext, job: &job_queue::Job) -> Result<(), JobError> {
+        let (job_id, attempt) = job.done_arguments();
+        if let Ending::InItsStatement = self.ending {
+            let ended: bool = sqlx::query_scalar(
+                "WITH effect AS (INSERT INTO effects (job_id, attempt) VALUES ($1, $2))
+                 SELECT job_queue_done($1, $2)",
+            )
+            .bind(job_id)
+            .bind(attempt)
+            .fetch_one(&ctx.pool)
+            .await?;
+            job.ended_by_handler(ended);
+            let _ = self.ended.send((job.attempt, ended));
+            return Ok(());
+        }
+        if let Ending::AfterAnotherClaim = self.ending {
+            sqlx::query("UPDATE job_queue SET attempts = attempts + 1 WHERE id = $1")
+                .bind(job_id)
+                .execute(&ctx.pool)
+                .await?;
+        }
+        let mut tx = ctx.pool.begin().await?;
+        sqlx::query("INSERT INTO effects (job_id, attempt) VALUES ($1, $2)")
+            .bind(job_id)
+            .bind(attempt)
+            .execute(&mut *tx)
+            .await?;
+        let ended = job_queue::finish(&mut tx, job).await?;
+        let _ = self.ended.send((job.attempt, ended));
+        if let (Ending::FirstCommitLost, 1) = (self.ending, job.attempt) {
+            tx.rollback().await?;
+            return Err(JobError::transient(anyhow::anyhow!("the commit was lost")));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A runner of [`RecordsAndEnds`] with its metrics, the effects table made.
+async fn ending_runner(
+    pool: &PgPool,
+    ending: Ending,
+) -> (
+    Running,
+    prometheus::Registry,
+    tokio::sync::mpsc::UnboundedReceiver<(u32, bool)>,
+) {
+    sqlx::query("CREATE TABLE effects (job_id BIGINT NOT NULL, attempt INT NOT NULL)")
+        .execute(pool)
+        .await
+        .unwrap();
+    let registry = prometheus::Registry::new();
+    let metrics = JobMetrics::register(&registry).unwrap();
+    let (ended, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let handler = RecordsAndEnds { ending, ended };
+    let running = start(JobRunner::new(pool.clone(), config(), metrics).on(handler));
+    (running, registry, receiver)
+}
+
+/// The attempts whose effect committed, in order.
+async fn effects(pool: &PgPool, job_id: i64) -> Vec<i32> {
+    sqlx::query_scalar("SELECT attempt FROM effects WHERE job_id = $1 ORDER BY attempt")
+        .bind(job_id)
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+async fn next_end(
+    ended: &mut tokio::sync::mpsc::UnboundedReceiver<(u32, bool)>,
+    what: &str,
+) -> (u32, bool) {
+    tokio::time::timeout(Duration::from_secs(5), ended.recv())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .expect("handler gone")
+}
+
+#[tokio::test]
+async fn a_job_its_handler_ends_in_its_own_commit_runs_once_and_counts_as_completed() {
+    for ending in [Ending::InItsTransaction, Ending::InItsStatement] {
+        let (pool, _) = database().await;
+        let (running, registry, mut ended) = ending_runner(&pool, ending).await;
+
+        let id = commit_job(&pool, job("receipt", 1)).await.unwrap();
+        assert_eq!(
+            next_end(&mut ended, "the job's end").await,
+            (1, true),
+            "{ending:?}: the first attempt owns the job and ends it"
+        );
+        eventually(
+            Duration::from_secs(3),
+            "the job is counted completed",
+            || async {
+                metric(&registry, "job_queue_completed_total", ("kind", "receipt")) == Some(1.0)
+            },
+        )
+        .await;
+        assert_eq!(
+            stored(&pool, id).await,
+            None,
+            "{ending:?}: the job left the queue"
+        );
+        assert_eq!(
+            effects(&pool, id).await,
+            [1],
+            "{ending:?}: its effect is recorded once"
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), ended.recv())
+                .await
+                .is_err(),
+            "{ending:?}: a job that ended does not run again"
+        );
+        assert_eq!(
+            metric(&registry, "job_queue_retried_total", ("kind", "receipt")),
+            None
+        );
+        running.stop().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_job_whose_end_was_rolled_back_with_its_handlers_work_runs_again() {
+    let (pool, _) = database().await;
+    let (running, registry, mut ended) = ending_runner(&pool, Ending::FirstCommitLost).await;
+
+    let id = commit_job(&pool, job("receipt", 1)).await.unwrap();
+    assert_eq!(next_end(&mut ended, "the first end").await, (1, true));
+    assert_eq!(
+        next_end(&mut ended, "the retry's end").await,
+        (2, true),
+        "the end rolled back with the work, so the job was retried"
+    );
+    eventually(
+        Duration::from_secs(3),
+        "the retry is counted completed",
+        || async {
+            metric(&registry, "job_queue_completed_total", ("kind", "receipt")) == Some(1.0)
+        },
+    )
+    .await;
+    assert_eq!(
+        metric(&registry, "job_queue_retried_total", ("kind", "receipt")),
+        Some(1.0)
+    );
+    assert_eq!(stored(&pool, id).await, None);
+    assert_eq!(
+        effects(&pool, id).await,
+        [2],
+        "only the retry's effect committed"
+    );
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_attempt_that_lost_its_job_to_another_claim_cannot_end_it() {
+    let (pool, _) = database().await;
+    let (running, registry, mut ended) = ending_runner(&pool, Ending::AfterAnotherClaim).await;
+
+    let id = commit_job(&pool, job("receipt", 1)).await.unwrap();
+    assert_eq!(
+        next_end(&mut ended, "the end").await,
+        (1, false),
+        "the job belongs to the later claim"
+    );
+    let (state, attempts, _) = stored(&pool, id).await.expect("the job stays");
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("running", 2),
+        "left to the attempt that owns it"
+    );
+    assert_eq!(
+        metric(&registry, "job_queue_completed_total", ("kind", "receipt")),
+        None,
+        "an attempt that did not end the job does not count it completed"
+    );
+    running.stop().await.unwrap();
 }

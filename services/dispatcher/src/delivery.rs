@@ -181,6 +181,7 @@ impl JobHandler for DeliverParts {
                     "delivery failed for good; declining the part"
                 );
                 if fulfillment::failed(&mut tx, part, &format!("{error:#}"), now).await? {
+                    job_queue::finish(&mut tx, job).await?;
                     tx.commit().await?;
                     self.metrics
                         .dispatch_failed
@@ -190,6 +191,8 @@ impl JobHandler for DeliverParts {
                 }
             }
         }
+        // The try's outcome and the job's end commit together.
+        job_queue::finish(&mut tx, job).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -22,6 +22,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use shared_events::dispatch::DispatchEvent;
+use sqlx::Connection;
 use support::{ready, types};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -256,6 +257,15 @@ async fn a_part_is_posted_signed_once_even_when_its_order_arrives_twice() {
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(d.queue(business, "").await[0]["status"], "sent");
+    // The delivery's job ended in the commit that recorded it.
+    let mut conn = sqlx::PgConnection::connect(&d.db.admin_url)
+        .await
+        .expect("admin connection");
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM dispatcher.job_queue")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count jobs");
+    assert_eq!(jobs, 0, "the delivery job left the queue");
 }
 
 #[tokio::test]

@@ -55,7 +55,7 @@ impl JobHandler for SendEmail {
         })?;
         self.metrics.emails.with_label_values(&["sent"]).inc();
         let mut conn = ctx.pool.acquire().await?;
-        store::mark_emailed(&mut conn, notification_id).await?;
+        store::mark_emailed(&mut conn, notification_id, job).await?;
         Ok(())
     }
 }

@@ -237,13 +237,29 @@ fn queued_email_from_row(row: &PgRow) -> QueuedEmail {
     }
 }
 
-#[tracing::instrument(skip(conn))]
-pub async fn mark_emailed(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE notifications SET emailed_at = now() WHERE id = $1 AND emailed_at IS NULL")
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+/// Records that notification `id` was emailed, and ends the email job in
+/// the same statement. False when the job was no longer this attempt's
+/// (see [`job_queue::Job::done_arguments`]).
+#[tracing::instrument(skip(conn, job), fields(job_id = job.id))]
+pub async fn mark_emailed(
+    conn: &mut PgConnection,
+    id: Uuid,
+    job: &job_queue::Job,
+) -> Result<bool, sqlx::Error> {
+    let (job_id, attempt) = job.done_arguments();
+    let ended = sqlx::query_scalar(
+        "WITH emailed AS (
+             UPDATE notifications SET emailed_at = now() WHERE id = $1 AND emailed_at IS NULL
+         )
+         SELECT job_queue_done($2, $3)",
+    )
+    .bind(id)
+    .bind(job_id)
+    .bind(attempt)
+    .fetch_one(conn)
+    .await?;
+    job.ended_by_handler(ended);
+    Ok(ended)
 }
 
 /// Up to `limit` of `user_id`'s notifications before `before_seq`, newest

@@ -63,4 +63,23 @@ async fn a_job_that_names_only_its_notification_sends_what_the_notification_was_
         text.contains(&format!("{notification_id}@notification.heyblue")),
         "{text}"
     );
+    // The sent email is recorded, and its job ended, in one commit.
+    test_harness::eventually(support::PATIENCE, "the email recorded as sent", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT emailed_at IS NOT NULL FROM notifications WHERE id = $1",
+        )
+        .bind(notification_id)
+        .fetch_one(&pool)
+        .await
+        .expect("read the notification")
+    })
+    .await;
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM job_queue")
+        .fetch_one(&pool)
+        .await
+        .expect("count jobs");
+    assert_eq!(
+        jobs, 0,
+        "the email's job left the queue as it was recorded sent"
+    );
 }

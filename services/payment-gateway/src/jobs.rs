@@ -204,6 +204,7 @@ impl JobHandler for CaptureJob {
             authorization: &authorization,
             provider: provider.as_ref(),
             correlation_id: payload.correlation_id,
+            job: Some(job),
         };
 
         if capture.attempts > 0 {
@@ -294,6 +295,9 @@ pub(crate) struct Finish<'a> {
     pub authorization: &'a Authorization,
     pub provider: &'a dyn PaymentProvider,
     pub correlation_id: Uuid,
+    /// The capture job, when it learnt the outcome: it ends in the commit
+    /// that records the outcome.
+    pub job: Option<&'a Job>,
 }
 
 impl Finish<'_> {
@@ -326,6 +330,7 @@ impl Finish<'_> {
             self.correlation_id,
         )
         .await?;
+        self.end_job(&mut tx).await?;
         tx.commit().await?;
         tracing::info!(%authorization_id, transaction_id, amount_minor, "captured");
         Ok(())
@@ -339,8 +344,16 @@ impl Finish<'_> {
             return Ok(());
         }
         events::failed(&mut tx, self.authorization, reason, self.correlation_id).await?;
+        self.end_job(&mut tx).await?;
         tx.commit().await?;
         tracing::warn!(%authorization_id, reason, "capture failed");
+        Ok(())
+    }
+
+    async fn end_job(&self, conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if let Some(job) = self.job {
+            job_queue::finish(conn, job).await?;
+        }
         Ok(())
     }
 }

@@ -161,6 +161,7 @@ impl ProcessWebhook {
                     authorization: &authorization,
                     provider: payment_provider.as_ref(),
                     correlation_id: authorization.order_id,
+                    job: None,
                 };
                 let amount_minor =
                     match store::capture(conn, authorization.authorization_id).await? {
@@ -187,6 +188,7 @@ impl ProcessWebhook {
                     authorization: &authorization,
                     provider: payment_provider.as_ref(),
                     correlation_id: authorization.order_id,
+                    job: None,
                 }
                 .failed(conn, "the provider reported the payment failed")
                 .await

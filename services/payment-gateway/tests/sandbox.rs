@@ -91,6 +91,14 @@ async fn visa_authorizes_and_its_capture_publishes_payment_successful_with_an_ex
     );
     assert_eq!(payment["captures"][0]["amount_minor"], 10000, "{payment}");
     assert_eq!(payment["captures"][0]["status"], "succeeded", "{payment}");
+    // The capture's job ended in the commit that announced the payment.
+    let capture_jobs = gateway
+        .count(
+            "SELECT count(*) FROM payment.job_queue WHERE payload->>'authorization_id' = $1::text",
+            authorization_id,
+        )
+        .await;
+    assert_eq!(capture_jobs, 0, "the capture job left the queue");
 }
 
 #[tokio::test]
