@@ -208,6 +208,7 @@ async fn follow(
                 options.give_up_after.as_secs()
             )));
         }
+        recorder.update(|tally| tally.polls += 1);
         let answer = match call(
             shop,
             user,

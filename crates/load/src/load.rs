@@ -87,6 +87,7 @@ pub struct TallyFigures {
     pub to_processing: crate::stats::Summary,
     pub hops: Vec<crate::stats::Summary>,
     pub errors: BTreeMap<String, u64>,
+    pub polls: u64,
     pub polls_refused: u64,
 }
 
@@ -103,6 +104,7 @@ impl From<&Tally> for TallyFigures {
             to_processing: tally.to_processing.summary(),
             hops: tally.hops.iter().map(|hop| hop.summary()).collect(),
             errors: tally.errors.clone(),
+            polls: tally.polls,
             polls_refused: tally.polls_refused,
         }
     }

@@ -255,13 +255,16 @@ fn ms(summary: &Summary) -> String {
 fn runs_table(out: &mut String, runs: &[Run]) {
     let _ = writeln!(
         out,
-        "| load | journeys | checkouts/s | orders/s | errors | cart p50 / p99 ms | quote p50 / p99 ms | checkout p50 / p95 / p99 ms | submit → processing p50 / p99 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "| load | journeys | checkouts/s | orders/s | errors | cart p50 / p99 ms | quote p50 / p99 ms | checkout p50 / p95 / p99 ms | submit → processing p50 / p99 ms | ms CPU per order | order looks per order |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for run in runs {
         let c = run.tally.checkout;
+        // Both over every order that reached `processing`, those that
+        // did after the window included.
+        let completed = run.tally.completed.max(1) as f64;
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {:.1} / {:.1} / {:.1} | {} |",
+            "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {:.1} / {:.1} / {:.1} | {} | {:.1} | {:.1} |",
             run.load.label(),
             run.tally.started,
             run.checkouts_per_second(),
@@ -273,6 +276,8 @@ fn runs_table(out: &mut String, runs: &[Run]) {
             c.p95,
             c.p99,
             ms(&run.tally.to_processing),
+            run.cpu.values().sum::<f64>() * 1000.0 / completed,
+            run.tally.polls as f64 / completed,
         );
     }
 }

@@ -72,6 +72,9 @@ pub struct Tally {
     pub checkout: Latency,
     pub to_processing: Latency,
     pub hops: [Latency; HOPS.len()],
+    /// Looks at an order while following it to `processing`, answered or
+    /// not: the read load each order adds.
+    pub polls: u64,
     /// Looks at an order that its service refused as overloaded (and
     /// that were made again).
     pub polls_refused: u64,
