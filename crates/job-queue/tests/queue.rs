@@ -795,6 +795,18 @@ async fn next_end(
         .expect("handler gone")
 }
 
+/// Waits until `/metrics` counts one completed receipt job.
+async fn counted_completed_once(registry: &prometheus::Registry) {
+    eventually(
+        Duration::from_secs(3),
+        "the job is counted completed",
+        || async {
+            metric(registry, "job_queue_completed_total", ("kind", "receipt")) == Some(1.0)
+        },
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_job_its_handler_ends_in_its_own_commit_runs_once_and_counts_as_completed() {
     for ending in [Ending::InItsTransaction, Ending::InItsStatement] {
@@ -807,14 +819,7 @@ async fn a_job_its_handler_ends_in_its_own_commit_runs_once_and_counts_as_comple
             (1, true),
             "{ending:?}: the first attempt owns the job and ends it"
         );
-        eventually(
-            Duration::from_secs(3),
-            "the job is counted completed",
-            || async {
-                metric(&registry, "job_queue_completed_total", ("kind", "receipt")) == Some(1.0)
-            },
-        )
-        .await;
+        counted_completed_once(&registry).await;
         assert_eq!(
             stored(&pool, id).await,
             None,
@@ -851,14 +856,7 @@ async fn a_job_whose_end_was_rolled_back_with_its_handlers_work_runs_again() {
         (2, true),
         "the end rolled back with the work, so the job was retried"
     );
-    eventually(
-        Duration::from_secs(3),
-        "the retry is counted completed",
-        || async {
-            metric(&registry, "job_queue_completed_total", ("kind", "receipt")) == Some(1.0)
-        },
-    )
-    .await;
+    counted_completed_once(&registry).await;
     assert_eq!(
         metric(&registry, "job_queue_retried_total", ("kind", "receipt")),
         Some(1.0)
