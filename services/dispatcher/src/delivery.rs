@@ -145,7 +145,8 @@ impl JobHandler for DeliverParts {
             .await?
             .context("the part vanished during its delivery")
             .map_err(JobError::permanent)?;
-        match outcome {
+        // Whether this try declined the part, counted once it committed.
+        let declined = match outcome {
             Ok(delivered) => {
                 let status = part.status;
                 if fulfillment::placed(&mut tx, part, delivered.reference, now).await? {
@@ -161,6 +162,7 @@ impl JobHandler for DeliverParts {
                         "the business received a part that was withdrawn or declined during its delivery"
                     );
                 }
+                false
             }
             Err(DeliveryError::Retryable(error)) if attempt < self.settings.attempts => {
                 let wait = backoff(&self.settings, attempt);
@@ -174,26 +176,25 @@ impl JobHandler for DeliverParts {
                 )
                 .await?;
                 schedule(&mut tx, dispatch_id, attempt + 1, Some(now + wait)).await?;
+                false
             }
             Err(DeliveryError::Retryable(error) | DeliveryError::Permanent(error)) => {
                 tracing::error!(
                     error = format!("{error:#}"),
                     "delivery failed for good; declining the part"
                 );
-                if fulfillment::failed(&mut tx, part, &format!("{error:#}"), now).await? {
-                    job_queue::finish(&mut tx, job).await?;
-                    tx.commit().await?;
-                    self.metrics
-                        .dispatch_failed
-                        .with_label_values(&[plugin.name()])
-                        .inc();
-                    return Ok(());
-                }
+                fulfillment::failed(&mut tx, part, &format!("{error:#}"), now).await?
             }
-        }
+        };
         // The try's outcome and the job's end commit together.
         job_queue::finish(&mut tx, job).await?;
         tx.commit().await?;
+        if declined {
+            self.metrics
+                .dispatch_failed
+                .with_label_values(&[plugin.name()])
+                .inc();
+        }
         Ok(())
     }
 }

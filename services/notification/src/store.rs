@@ -238,14 +238,14 @@ fn queued_email_from_row(row: &PgRow) -> QueuedEmail {
 }
 
 /// Records that notification `id` was emailed, and ends the email job in
-/// the same statement. False when the job was no longer this attempt's
-/// (see [`job_queue::Job::done_arguments`]).
+/// the same statement (the job learns whether this attempt still owned it:
+/// [`job_queue::Job::done_arguments`]).
 #[tracing::instrument(skip(conn, job), fields(job_id = job.id))]
 pub async fn mark_emailed(
     conn: &mut PgConnection,
     id: Uuid,
     job: &job_queue::Job,
-) -> Result<bool, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
     let (job_id, attempt) = job.done_arguments();
     let ended = sqlx::query_scalar(
         "WITH emailed AS (
@@ -259,7 +259,7 @@ pub async fn mark_emailed(
     .fetch_one(conn)
     .await?;
     job.ended_by_handler(ended);
-    Ok(ended)
+    Ok(())
 }
 
 /// Up to `limit` of `user_id`'s notifications before `before_seq`, newest
