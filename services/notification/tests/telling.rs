@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use notification::domain::{Customer, Kind, Notice};
 use notification::inbox::{tell, Told};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 fn notice(order_id: Uuid, kind: Kind) -> Notice {
@@ -62,6 +62,15 @@ fn tell_in_its_own_transaction(
     })
 }
 
+/// Tells that the order was paid before anything named its customer:
+/// the fact is parked.
+async fn park_the_payment(conn: &mut PgConnection, order_id: Uuid) {
+    let told = tell(conn, order_id, None, Some(&notice(order_id, Kind::Paid)))
+        .await
+        .expect("tell the payment");
+    assert_eq!(told, Told::Parked);
+}
+
 /// How many of the order's facts are parked.
 async fn parked(pool: &PgPool, order_id: Uuid) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM parked_notifications WHERE order_id = $1")
@@ -79,15 +88,7 @@ async fn a_fact_told_while_another_event_learns_the_customer_waits_for_it_and_is
 
     // The payment is told before the order's own event: it waits.
     let mut early = pool.begin().await.expect("begin");
-    let told = tell(
-        &mut early,
-        order_id,
-        None,
-        Some(&notice(order_id, Kind::Paid)),
-    )
-    .await
-    .expect("tell the payment");
-    assert_eq!(told, Told::Parked);
+    park_the_payment(&mut early, order_id).await;
     early.commit().await.expect("commit");
 
     // The order's event names the customer, and has not committed yet...
@@ -154,15 +155,7 @@ async fn the_customer_learnt_while_another_event_makes_the_orders_row_moves_what
     // The payment is the order's first event: it makes the order's row and
     // parks the fact, and has not committed yet...
     let mut parking = pool.begin().await.expect("begin");
-    let told = tell(
-        &mut parking,
-        order_id,
-        None,
-        Some(&notice(order_id, Kind::Paid)),
-    )
-    .await
-    .expect("tell the payment");
-    assert_eq!(told, Told::Parked);
+    park_the_payment(&mut parking, order_id).await;
 
     // ...when the order's event, naming the customer, comes in.
     let learning =

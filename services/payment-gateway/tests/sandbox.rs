@@ -25,6 +25,14 @@ fn order_of(body: &Value) -> Uuid {
 
 /// A client that shows redirects instead of following them, as a test of
 /// the page's answer needs.
+/// A Visa authorization of `amount_minor` for a new order: its order id
+/// and authorization id.
+async fn visa_authorized(gateway: &Gateway, amount_minor: i64) -> (Uuid, Uuid) {
+    let body = authorization("sandbox", "pm_card_visa", amount_minor);
+    let answer = gateway.authorize(&body).await.expect_status(201);
+    (order_of(&body), id_of(&answer, "authorization_id"))
+}
+
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -284,12 +292,7 @@ async fn the_same_idempotency_key_or_the_same_order_gets_the_first_authorization
 #[tokio::test]
 async fn voiding_releases_the_hold_once_and_a_captured_authorization_is_not_voided() {
     let gateway = sandbox().await;
-    let body = authorization("sandbox", "pm_card_visa", 5000);
-    let order_id = order_of(&body);
-    let authorization_id = id_of(
-        &gateway.authorize(&body).await.expect_status(201),
-        "authorization_id",
-    );
+    let (order_id, authorization_id) = visa_authorized(&gateway, 5000).await;
     for _ in 0..2 {
         let voided = gateway
             .act(authorization_id, "void")
@@ -311,12 +314,7 @@ async fn voiding_releases_the_hold_once_and_a_captured_authorization_is_not_void
         .await
         .expect_problem(409, "authorization_voided");
 
-    let body = authorization("sandbox", "pm_card_visa", 5000);
-    let order_id = order_of(&body);
-    let authorization_id = id_of(
-        &gateway.authorize(&body).await.expect_status(201),
-        "authorization_id",
-    );
+    let (order_id, authorization_id) = visa_authorized(&gateway, 5000).await;
     gateway.capture(order_id, authorization_id, 5000).await;
     gateway
         .wait_for_payment(authorization_id, "/status", json!("captured"))
@@ -331,12 +329,7 @@ async fn voiding_releases_the_hold_once_and_a_captured_authorization_is_not_void
 async fn an_order_void_voids_its_authorization_and_refuses_one_arriving_later() {
     let gateway = sandbox().await;
     // After the authorization: it is voided.
-    let body = authorization("sandbox", "pm_card_visa", 800);
-    let order_id = order_of(&body);
-    let authorization_id = id_of(
-        &gateway.authorize(&body).await.expect_status(201),
-        "authorization_id",
-    );
+    let (order_id, authorization_id) = visa_authorized(&gateway, 800).await;
     let voided = gateway.void_order(order_id).await;
     assert_eq!(
         voided.body,
@@ -416,12 +409,7 @@ async fn an_order_void_committed_while_the_answer_waits_for_its_lock_releases_th
 #[tokio::test]
 async fn a_capture_command_that_waits_for_a_void_under_way_is_refused() {
     let gateway = sandbox().await;
-    let body = authorization("sandbox", "pm_card_visa", 2700);
-    let order_id = order_of(&body);
-    let authorization_id = id_of(
-        &gateway.authorize(&body).await.expect_status(201),
-        "authorization_id",
-    );
+    let (order_id, authorization_id) = visa_authorized(&gateway, 2700).await;
     gateway.events_of(order_id, 1).await;
 
     // A void under way holds the authorization's lock and has marked it
@@ -454,12 +442,7 @@ async fn a_capture_command_that_waits_for_a_void_under_way_is_refused() {
 #[tokio::test]
 async fn a_capture_command_sent_again_with_a_new_event_id_captures_once() {
     let gateway = sandbox().await;
-    let body = authorization("sandbox", "pm_card_visa", 1234);
-    let order_id = order_of(&body);
-    let authorization_id = id_of(
-        &gateway.authorize(&body).await.expect_status(201),
-        "authorization_id",
-    );
+    let (order_id, authorization_id) = visa_authorized(&gateway, 1234).await;
     gateway.capture(order_id, authorization_id, 1234).await;
     gateway.capture(order_id, authorization_id, 1234).await;
     gateway.events_of(order_id, 3).await;
@@ -479,12 +462,7 @@ async fn a_capture_command_sent_again_with_a_new_event_id_captures_once() {
 #[tokio::test]
 async fn a_refund_of_a_payment_never_captured_fails_and_is_counted() {
     let gateway = sandbox().await;
-    let body = authorization("sandbox", "pm_card_visa", 5000);
-    let order_id = order_of(&body);
-    let authorization_id = id_of(
-        &gateway.authorize(&body).await.expect_status(201),
-        "authorization_id",
-    );
+    let (order_id, authorization_id) = visa_authorized(&gateway, 5000).await;
     let refund_id = Uuid::now_v7();
     gateway
         .refund(order_id, authorization_id, refund_id, 2000)
@@ -510,12 +488,7 @@ async fn a_refund_of_a_payment_never_captured_fails_and_is_counted() {
 #[tokio::test]
 async fn a_captured_payment_is_refunded_once_per_refund_id() {
     let gateway = sandbox().await;
-    let body = authorization("sandbox", "pm_card_visa", 5000);
-    let order_id = order_of(&body);
-    let authorization_id = id_of(
-        &gateway.authorize(&body).await.expect_status(201),
-        "authorization_id",
-    );
+    let (order_id, authorization_id) = visa_authorized(&gateway, 5000).await;
     gateway.capture(order_id, authorization_id, 5000).await;
     gateway
         .wait_for_payment(authorization_id, "/status", json!("captured"))

@@ -43,28 +43,28 @@ async fn start_on(db: &test_harness::TestDatabase) -> Fixture {
 
 impl Fixture {
     async fn balance(&self, user: Uuid) -> Value {
-        let response = self
-            .http
-            .get(self.service.url("/v1/points/balance"))
-            .bearer_auth(token(user, Role::Civilian))
-            .send()
-            .await
-            .expect("balance request");
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("balance body")
+        self.own(user, "/v1/points/balance").await
     }
 
     /// The first page of the user's ledger, as they see it.
     async fn ledger(&self, user: Uuid) -> Value {
+        self.own(user, "/v1/points/ledger").await
+    }
+
+    /// What `user` reads at `path` about themselves; asserts 200.
+    async fn own(&self, user: Uuid, path: &str) -> Value {
         let response = self
             .http
-            .get(self.service.url("/v1/points/ledger"))
+            .get(self.service.url(path))
             .bearer_auth(token(user, Role::Civilian))
             .send()
             .await
-            .expect("ledger request");
-        assert_eq!(response.status(), StatusCode::OK);
-        response.json().await.expect("ledger body")
+            .unwrap_or_else(|error| panic!("GET {path}: {error}"));
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response
+            .json()
+            .await
+            .unwrap_or_else(|error| panic!("GET {path} body: {error}"))
     }
 
     async fn metrics(&self) -> String {

@@ -75,6 +75,17 @@ impl Points {
         let order = command.order_id();
         publish(self.bootstrap(), &Envelope::new(command, order)).await;
     }
+
+    /// The order's command to spend `points` of reservation `held`.
+    async fn spend(&self, user: Uuid, order: Uuid, held: Uuid, points: i64) {
+        self.command(OrderEvent::PointsSpendRequested(PointsSpendRequested {
+            order_id: order,
+            customer_id: user,
+            reservation_id: held,
+            points,
+        }))
+        .await;
+    }
 }
 
 fn id_of(answer: &Answer) -> Uuid {
@@ -286,14 +297,7 @@ async fn spending_fewer_points_than_were_held_gives_the_rest_back_and_announces_
             .expect_status(201),
     );
     points.submit(user, order, Some(held), 30).await;
-    points
-        .command(OrderEvent::PointsSpendRequested(PointsSpendRequested {
-            order_id: order,
-            customer_id: user,
-            reservation_id: held,
-            points: 20,
-        }))
-        .await;
+    points.spend(user, order, held, 20).await;
 
     points
         .wait_for(user, (80, 0, 20), "20 spent and 10 given back")
@@ -414,14 +418,7 @@ async fn a_late_order_submitted_after_expiry_holds_the_points_again_as_far_as_th
 
     // An order paid without points has nothing to bind.
     points.submit(user, Uuid::new_v4(), None, 0).await;
-    points
-        .command(OrderEvent::PointsSpendRequested(PointsSpendRequested {
-            order_id: order,
-            customer_id: user,
-            reservation_id: held,
-            points: 40,
-        }))
-        .await;
+    points.spend(user, order, held, 40).await;
     points
         .wait_for(user, (60, 0, 40), "the re-held points are spent")
         .await;
@@ -448,14 +445,7 @@ async fn spend_release_and_refund_apply_once_even_when_the_order_sends_them_agai
 
     // The spend overtakes `order_submitted` (another topic) and binds by itself.
     for _ in 0..2 {
-        points
-            .command(OrderEvent::PointsSpendRequested(PointsSpendRequested {
-                order_id: paid,
-                customer_id: user,
-                reservation_id: spent,
-                points: 30,
-            }))
-            .await;
+        points.spend(user, paid, spent, 30).await;
         points
             .command(OrderEvent::PointsReleaseRequested(PointsReleaseRequested {
                 order_id: dropped,
@@ -529,14 +519,7 @@ async fn a_command_for_an_unknown_reservation_is_dead_lettered_and_changes_nothi
     let user = Uuid::new_v4();
     points.award(user, 100).await;
     let unknown = Uuid::new_v4();
-    points
-        .command(OrderEvent::PointsSpendRequested(PointsSpendRequested {
-            order_id: Uuid::new_v4(),
-            customer_id: user,
-            reservation_id: unknown,
-            points: 10,
-        }))
-        .await;
+    points.spend(user, Uuid::new_v4(), unknown, 10).await;
     eventually(
         Duration::from_secs(20),
         "the command is dead-lettered",
