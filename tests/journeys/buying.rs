@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::invariants::{
     one_email_per_notification, order_settled, points_conserved, stock_conserved,
 };
-use crate::world::{checkout_body, get, history, Business, Person, World};
+use crate::world::{checkout_body, get, history, until, Business, Person, World};
 
 /// Submits the person's cart; the answer's status and body.
 pub async fn submit(world: &World, person: &Person, body: &Value, key: &str) -> (u16, Value) {
@@ -103,18 +103,19 @@ pub async fn a_civilian_pays_with_points_and_card_and_two_businesses_deliver_the
     let payment = world.payment(authorization).await;
     assert_eq!(payment["status"], "captured", "{payment}");
     assert_eq!(payment["amount_minor"], 3_700, "{payment}");
-    let balance = world.balance(&civilian).await;
-    assert_eq!(
-        (balance["available"].as_i64(), balance["reserved"].as_i64()),
-        (Some(300), Some(0)),
-        "{balance}"
-    );
+    // The spend is user-points' own step, beside the dispatch.
+    let balance = until("the points are spent", || async {
+        let balance = world.balance(&civilian).await;
+        (balance["reserved"] == 0).then_some(balance)
+    })
+    .await;
+    assert_eq!(balance["available"], 300, "{balance}");
     assert_eq!(balance["lifetime_spent"], 1_200, "{balance}");
-    assert_eq!(
-        world.cart_items(&civilian).await,
-        json!([]),
-        "the cart is lowered by what was bought"
-    );
+    // The cart is lowered by what was bought, when cart reads the order.
+    until("the cart is lowered by what was bought", || async {
+        (world.cart_items(&civilian).await == json!([])).then_some(())
+    })
+    .await;
     assert_eq!(world.stock(&beans).await, Some(8));
 
     // Each business sees only its own lines, and the address to ship to.
@@ -225,12 +226,12 @@ pub async fn a_charity_pays_entirely_with_points_that_an_officer_donated(world: 
         .wait_for_status(&charity, &order_id, "delivered")
         .await;
 
+    order_settled(&world, &charity, &order_id).await;
     let charity_points = points_conserved(&world, &charity).await;
     assert_eq!(charity_points.get("received"), Some(&3_000));
     assert_eq!(charity_points.get("spent"), Some(&1_000));
     let officer_points = points_conserved(&world, &officer).await;
     assert_eq!(officer_points.get("donated"), Some(&3_000));
-    order_settled(&world, &charity, &order_id).await;
     stock_conserved(&world, &blanket, 4, &[order]).await;
     one_email_per_notification(&world, &charity).await;
 }

@@ -149,21 +149,31 @@ pub async fn order_settled(world: &World, person: &Person, order_id: &str) -> Va
         }
     }
 
-    // Points: what the ledger gave back for this order is the order's refunds.
-    let entries = ledger(world, person).await;
-    let for_order = |kind: &str| -> i64 {
-        entries
-            .iter()
-            .filter(|entry| entry["order_id"] == order_id && entry["kind"] == kind)
-            .map(|entry| entry["points"].as_i64().expect("points"))
-            .sum()
-    };
+    // Points: user-points carries out the order's spend, release and
+    // refunds as it reads the order's commands, on its own time; wait until
+    // nothing is held for the order and the refunds have reached the ledger.
+    // What the ledger gave back for this order is the order's refunds.
     let refunded_points: i64 = order["refunds"]
         .as_array()
         .expect("refunds")
         .iter()
         .map(|refund| refund["points"].as_i64().expect("points"))
         .sum();
+    let for_order = |entries: &[Value], kind: &str| -> i64 {
+        entries
+            .iter()
+            .filter(|entry| entry["order_id"] == order_id && entry["kind"] == kind)
+            .map(|entry| entry["points"].as_i64().expect("points"))
+            .sum()
+    };
+    let entries = until("the ledger settled the order's points", || async {
+        let entries = ledger(world, person).await;
+        let sum = |kind: &str| for_order(&entries, kind);
+        let held = sum("reserved") - sum("released") - sum("spent");
+        (held == 0 && sum("refunded") >= refunded_points).then_some(entries)
+    })
+    .await;
+    let for_order = |kind: &str| for_order(&entries, kind);
     assert_eq!(
         for_order("refunded"),
         refunded_points,
