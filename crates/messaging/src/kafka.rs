@@ -7,7 +7,6 @@ use anyhow::Context;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::config::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::FutureProducer;
 use rdkafka::types::RDKafkaErrorCode;
 use shared_events::Topic;
 
@@ -143,8 +142,7 @@ impl rdkafka::ClientContext for QuietContext {
 
 impl rdkafka::consumer::ConsumerContext for QuietContext {}
 
-/// The producer the relay and the dead-letter writer use.
-pub type ReliableProducer = FutureProducer<QuietContext>;
+pub use crate::producer::ReliableProducer;
 
 /// The base client configuration for `bootstrap`.
 pub fn client_config(bootstrap: &str) -> ClientConfig {
@@ -177,7 +175,8 @@ pub fn reliable_producer(bootstrap: &str) -> anyhow::Result<ReliableProducer> {
 pub fn watched_producer(bootstrap: &str) -> anyhow::Result<(ReliableProducer, BrokerLoss)> {
     let context = QuietContext::default();
     let loss = context.errors.loss();
-    let producer = client_config(bootstrap)
+    let mut config = client_config(bootstrap);
+    config
         // Java clients' partitioner, so every producer puts a key on the same partition.
         .set("partitioner", "murmur2_random")
         .set("enable.idempotence", "true")
@@ -185,9 +184,9 @@ pub fn watched_producer(bootstrap: &str) -> anyhow::Result<(ReliableProducer, Br
         .set("message.timeout.ms", "0")
         // Wait at most 1 ms for more messages: batches form under load, and a
         // lone event is not held back.
-        .set("linger.ms", "1")
-        .create_with_context(context)
-        .context("failed to create Kafka producer")?;
+        .set("linger.ms", "1");
+    let producer =
+        ReliableProducer::create(&config, context).context("failed to create Kafka producer")?;
     Ok((producer, loss))
 }
 

@@ -19,6 +19,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod outbox;
 pub mod produce_rate;
+pub mod producer;
 pub mod relay;
 pub mod schema;
 pub mod wake;

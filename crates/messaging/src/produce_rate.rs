@@ -8,9 +8,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use rdkafka::producer::{DeliveryFuture, FutureRecord};
+use rdkafka::producer::FutureRecord;
 
 use crate::kafka::{reliable_producer, ReliableProducer};
+use crate::producer::DeliveryFuture;
 
 /// How many messages may wait for their acknowledgement at once: enough
 /// for batches to form, well below librdkafka's local queue (100,000).
@@ -78,8 +79,7 @@ fn send(
     payload: &[u8],
 ) -> anyhow::Result<DeliveryFuture> {
     producer
-        .send_result(FutureRecord::to(topic).key(key).payload(payload))
-        .map_err(|(error, _)| error)
+        .queue(FutureRecord::to(topic).key(key).payload(payload))
         .with_context(|| format!("failed to queue a message for {topic}"))
 }
 

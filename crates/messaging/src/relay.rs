@@ -54,7 +54,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::future::join_all;
-use rdkafka::producer::{FutureRecord, Producer};
+use rdkafka::producer::FutureRecord;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio_util::sync::CancellationToken;
 
@@ -270,7 +270,7 @@ impl Relay {
         let fatal = self
             .producer
             .as_ref()
-            .and_then(|publisher| publisher.producer.client().fatal_error());
+            .and_then(|publisher| publisher.producer.fatal_error());
         if let Some((code, reason)) = fatal {
             self.renew_producer(&format!("it failed fatally: {code}: {reason}"));
         }
@@ -293,7 +293,8 @@ impl Relay {
                 "the outbox producer lost the broker; a new one takes over once the broker answers"
             );
             let lost = self.producer.take();
-            // Dropping a producer purges it and waits up to half a second.
+            // Dropping a producer purges what it holds, which waits for
+            // librdkafka's threads to let go of it.
             tokio::task::spawn_blocking(move || drop(lost));
         }
         while self.producer.is_none() {
