@@ -232,3 +232,92 @@ where
         record.headers,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each message's future answers with the offset the broker gave it:
+    /// one key's messages, sent in turn, in the order they were sent, and
+    /// each answered while the delivery thread is in the middle of its wait.
+    #[tokio::test]
+    async fn each_message_is_answered_with_its_offset_in_the_order_sent() {
+        let broker = crate::embedded::EmbeddedBroker::start(1).expect("broker");
+        broker.create_topic("orders", 3).expect("topic");
+        let producer =
+            crate::kafka::reliable_producer(broker.bootstrap_servers()).expect("a producer");
+        // The first message also connects and takes a producer id.
+        producer
+            .send(
+                FutureRecord::to("orders").key("order-0").payload("placed"),
+                Timeout::Never,
+            )
+            .await
+            .map_err(|(error, _)| error)
+            .expect("delivered");
+        let payloads = ["placed", "paid", "dispatched"];
+        let sends = payloads.map(|payload| {
+            producer.send(
+                FutureRecord::to("orders").key("order-1").payload(payload),
+                Timeout::Never,
+            )
+        });
+        let started = Instant::now();
+        let delivered: Vec<Delivery> = futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .map(|result| result.map_err(|(error, _)| error).expect("delivered"))
+            .collect();
+        assert!(
+            started.elapsed() < WAIT_FOR_REPORTS,
+            "answered as the reports came, not at the end of a wait: {:?}",
+            started.elapsed()
+        );
+        let partition = delivered[0].partition;
+        let first = delivered[0].offset;
+        let offsets: Vec<(i32, i64)> = delivered
+            .iter()
+            .map(|delivery| (delivery.partition, delivery.offset))
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                (partition, first),
+                (partition, first + 1),
+                (partition, first + 2)
+            ]
+        );
+    }
+
+    /// A producer given up (as the relay gives up one that lost the
+    /// broker) answers every message it still held: nothing waits for
+    /// ever on a producer that is gone.
+    #[tokio::test]
+    async fn a_dropped_producer_answers_the_messages_it_held() {
+        // A port nobody listens on: the message waits in the producer.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let producer =
+            crate::kafka::reliable_producer(&format!("127.0.0.1:{port}")).expect("a producer");
+        let waiting = producer
+            .queue(FutureRecord::to("orders").key("order-1").payload("placed"))
+            .expect("queued");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+
+        drop(producer);
+        let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("answered within seconds")
+            .expect("answered by the producer, not dropped unanswered");
+        let (error, message) = answer.expect_err("never delivered");
+        assert_eq!(
+            error,
+            KafkaError::MessageProduction(RDKafkaErrorCode::PurgeQueue),
+            "{error}"
+        );
+        assert_eq!(message.payload(), Some(&b"placed"[..]));
+        assert_eq!(message.key(), Some(&b"order-1"[..]));
+    }
+}
