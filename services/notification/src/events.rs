@@ -38,9 +38,8 @@ impl Handler<CheckoutEvent> for CheckoutHandler {
     }
 }
 
-/// The order's own events: they name the customer (and, in status changes,
-/// their email) and tell that the order was placed, paid with points only,
-/// or cancelled.
+/// The order's own events: they name the customer and tell that the order
+/// was placed, paid with points only, or cancelled.
 pub struct OrderHandler;
 
 #[async_trait]
@@ -76,15 +75,23 @@ fn order_says(event: &OrderEvent) -> (Option<Customer>, Option<Notice>) {
         OrderEvent::OrderStatusChanged(changed) => {
             // Only an order that needs no payment goes from pending
             // straight to processing; others are told paid by the
-            // payment itself.
+            // payment itself, dispatched by the business's part and
+            // cancelled by `order_cancelled`. A change that tells nothing
+            // is passed over: the customer it names is known by then
+            // (`order_created` comes first on the same partition, and
+            // `order_submitted` brings the email), so acting on it would
+            // only write again what the order's row already holds.
             let paid_with_points =
                 changed.from == OrderStatus::Pending && changed.to == OrderStatus::Processing;
+            if !paid_with_points {
+                return (None, None);
+            }
             (
                 Some(customer(
                     changed.customer_id,
                     changed.customer_email.as_ref(),
                 )),
-                paid_with_points.then(|| wording::paid_with_points(order_id)),
+                Some(wording::paid_with_points(order_id)),
             )
         }
         OrderEvent::OrderCancelled(cancelled) => (
@@ -217,4 +224,39 @@ async fn apply(
         Told::NothingToTell => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_events::order::OrderStatusChanged;
+
+    fn changed(from: OrderStatus, to: OrderStatus) -> OrderEvent {
+        OrderEvent::OrderStatusChanged(OrderStatusChanged {
+            order_id: Uuid::new_v4(),
+            customer_id: Uuid::new_v4(),
+            customer_email: Some("ada@example.test".to_owned()),
+            from,
+            to,
+            reason: None,
+        })
+    }
+
+    #[test]
+    fn a_status_change_is_acted_on_only_when_it_tells_the_customer_something() {
+        use OrderStatus::*;
+        assert!(OrderHandler.acts_on(&changed(Pending, Processing)));
+        for (from, to) in [
+            (Pending, PaymentProcessing),
+            (PaymentProcessing, Processing),
+            (Processing, Dispatched),
+            (Shipped, Delivered),
+            (Pending, Cancelled),
+        ] {
+            assert!(
+                !OrderHandler.acts_on(&changed(from, to)),
+                "{from:?} → {to:?} tells nothing of its own"
+            );
+        }
+    }
 }

@@ -317,27 +317,48 @@ impl Journey {
     pub fn in_realistic_order(&self) -> Vec<Fact> {
         let order = self.order_facts();
         let mut facts = Vec::new();
-        // created, pending → payment_processing
-        facts.extend(order[0..2].iter().cloned());
+        // submitted, created, pending → payment_processing
+        facts.extend(order[0..3].iter().cloned());
         facts.push(self.payment_facts()[0].clone());
         // payment_processing → processing, ready for dispatch
-        facts.extend(order[2..4].iter().cloned());
+        facts.extend(order[3..5].iter().cloned());
         let dispatch = self.dispatch_facts();
         facts.push(dispatch[0].clone()); // shipper's part placed
         facts.push(dispatch[1].clone()); // decliner's part fails
         facts.push(self.payment_facts()[1].clone()); // its refund
-        facts.push(order[4].clone()); // → dispatched
+        facts.push(order[5].clone()); // → dispatched
         facts.push(dispatch[2].clone()); // confirmed
-        facts.push(order[5].clone()); // → confirmed
+        facts.push(order[6].clone()); // → confirmed
         facts.push(dispatch[3].clone()); // shipped
-        facts.push(order[6].clone()); // → shipped
+        facts.push(order[7].clone()); // → shipped
         facts.push(dispatch[4].clone()); // delivered
-        facts.push(order[7].clone()); // → delivered
+        facts.push(order[8].clone()); // → delivered
         facts.extend(self.cancelled_order_facts());
         facts
     }
 
-    /// The order's own events (with the cancelled order's).
+    /// Checkout's `order_submitted` for `order_id`: the event that brings
+    /// the customer's email, before the order exists. `total_minor` 0 is an
+    /// order paid with points only.
+    pub fn submitted(&self, order_id: Uuid, total_minor: i64) -> Fact {
+        Fact::Checkout(CheckoutEvent::OrderSubmitted(OrderSubmitted {
+            order_id,
+            checkout_id: Uuid::new_v4(),
+            customer_id: self.customer_id,
+            customer_email: Some(self.email.clone()),
+            reservation_id: Some(Uuid::new_v4()),
+            currency: "USD".to_owned(),
+            lines: Vec::new(),
+            subtotal_minor: 2800,
+            discount_minor: 2800 - total_minor,
+            total_minor,
+            points_applied: 2800 - total_minor,
+            shipping_address: address(),
+            payment: None,
+        }))
+    }
+
+    /// The order's events, from checkout's `order_submitted` on.
     pub fn order_facts(&self) -> Vec<Fact> {
         let status = |from, to| {
             Fact::Order(OrderEvent::OrderStatusChanged(OrderStatusChanged {
@@ -350,6 +371,7 @@ impl Journey {
             }))
         };
         vec![
+            self.submitted(self.order_id, 4250),
             Fact::Order(OrderEvent::OrderCreated(OrderCreated {
                 order_id: self.order_id,
                 customer_id: self.customer_id,
@@ -453,21 +475,7 @@ impl Journey {
     /// step from pending straight to processing, which names no email.
     pub fn points_only_order_facts(&self, order_id: Uuid) -> Vec<Fact> {
         vec![
-            Fact::Checkout(CheckoutEvent::OrderSubmitted(OrderSubmitted {
-                order_id,
-                checkout_id: Uuid::new_v4(),
-                customer_id: self.customer_id,
-                customer_email: Some(self.email.clone()),
-                reservation_id: Some(Uuid::new_v4()),
-                currency: "USD".to_owned(),
-                lines: Vec::new(),
-                subtotal_minor: 2800,
-                discount_minor: 2800,
-                total_minor: 0,
-                points_applied: 2800,
-                shipping_address: address(),
-                payment: None,
-            })),
+            self.submitted(order_id, 0),
             Fact::Order(OrderEvent::OrderCreated(OrderCreated {
                 order_id,
                 customer_id: self.customer_id,
@@ -487,9 +495,10 @@ impl Journey {
         ]
     }
 
-    /// The second order: created, then cancelled (out of stock).
+    /// The second order: submitted, created, then cancelled (out of stock).
     pub fn cancelled_order_facts(&self) -> Vec<Fact> {
         vec![
+            self.submitted(self.cancelled_order_id, 1500),
             Fact::Order(OrderEvent::OrderCreated(OrderCreated {
                 order_id: self.cancelled_order_id,
                 customer_id: self.customer_id,
