@@ -35,6 +35,8 @@ pub struct LaunchOptions {
     pub replicas: Option<String>,
     /// `RUST_LOG` of every service.
     pub rust_log: String,
+    /// `HEYBLUE_SMTP_URL`: the mail server the services send email to.
+    pub smtp_url: String,
 }
 
 /// How long each stage of the start took, from the launcher's spawn.
@@ -90,6 +92,7 @@ impl Fleet {
             .env("HEYBLUE_JWT_SECRET", Uuid::new_v4().simple().to_string())
             .env("RUST_LOG", &options.rust_log)
             .env("LOG_COLOR", "never")
+            .env("HEYBLUE_SMTP_URL", &options.smtp_url)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

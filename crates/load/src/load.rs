@@ -78,6 +78,8 @@ pub struct Run {
 #[derive(Debug, Clone)]
 pub struct TallyFigures {
     pub started: u64,
+    /// Checkouts answered `201`, in the window and after it.
+    pub checkouts: u64,
     pub checkouts_in_window: u64,
     pub completed_in_window: u64,
     pub completed: u64,
@@ -95,6 +97,7 @@ impl From<&Tally> for TallyFigures {
     fn from(tally: &Tally) -> Self {
         TallyFigures {
             started: tally.started,
+            checkouts: tally.checkouts,
             checkouts_in_window: tally.checkouts_in_window,
             completed_in_window: tally.completed_in_window,
             completed: tally.completed,

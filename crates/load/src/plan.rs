@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::{stream, StreamExt};
+use mail::testing::SmtpCatcher;
 use time::OffsetDateTime;
 
 use crate::database::{Database, Rows};
@@ -33,6 +34,8 @@ const CENSUS_CONCURRENCY: usize = 8;
 const PAUSE: Duration = Duration::from_secs(2);
 /// The most a run's backlog is waited for before the next run.
 const SETTLE_MAX: Duration = Duration::from_secs(60);
+/// How long the count of emails must stand still to be taken as final.
+const EMAILS_QUIET: Duration = Duration::from_secs(2);
 
 pub async fn benchmark(args: Args) -> anyhow::Result<()> {
     let mut results = Results {
@@ -43,12 +46,16 @@ pub async fn benchmark(args: Args) -> anyhow::Result<()> {
         ..Results::default()
     };
 
+    // The fleet's emails go over SMTP, as a deployment's do, to a server
+    // that counts them.
+    let mail = SmtpCatcher::start_counting().await;
     eprintln!("heyblue-load | starting the fleet");
     let fleet = Fleet::start(
         &bin_dir()?,
         &LaunchOptions {
             replicas: args.replicas.clone(),
             rust_log: args.rust_log.clone(),
+            smtp_url: mail.url(),
         },
     )
     .await?;
@@ -59,6 +66,7 @@ pub async fn benchmark(args: Args) -> anyhow::Result<()> {
         fleet.started.banner.as_secs_f64()
     );
     let outcome = measure(&args, &fleet, &mut results).await;
+    results.emails = emails_settled(&mail).await;
     let (errors_logged, first_errors) = fleet.errors_logged();
     results.errors_logged = errors_logged;
     results.load_after = load_average();
@@ -186,6 +194,22 @@ async fn measure(args: &Args, fleet: &Fleet, results: &mut Results) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The emails the fleet sent, once notification has caught up: their
+/// number no longer grows for [`EMAILS_QUIET`], or at most [`SETTLE_MAX`].
+async fn emails_settled(mail: &SmtpCatcher) -> usize {
+    let deadline = Instant::now() + SETTLE_MAX;
+    let mut last = mail.accepted();
+    while Instant::now() < deadline {
+        tokio::time::sleep(EMAILS_QUIET).await;
+        let now = mail.accepted();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
 }
 
 /// Every process worth watching: the services, the launcher (which runs

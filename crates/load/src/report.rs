@@ -32,6 +32,8 @@ pub struct Results {
     pub sustained: Option<Run>,
     pub closed: Option<Run>,
     pub errors_logged: u64,
+    /// Emails the fleet sent over SMTP during the whole benchmark.
+    pub emails: usize,
 }
 
 /// What the fleet's database does for one order, counted without polling.
@@ -63,6 +65,16 @@ impl Results {
     /// Orders per second the commit ceiling allows.
     pub fn ceiling_orders_per_second(&self) -> Option<f64> {
         Some(self.ceiling?.insert_tps / self.write_commits_per_order()?)
+    }
+
+    /// Orders the checkouts of every run and the census placed.
+    fn orders_placed(&self) -> u64 {
+        let runs = self.sweep.iter().chain(&self.sustained).chain(&self.closed);
+        runs.map(|run| run.tally.checkouts).sum::<u64>()
+            + self
+                .census
+                .as_ref()
+                .map_or(0, |census| census.orders as u64)
     }
 
     pub fn markdown(&self) -> String {
@@ -100,6 +112,15 @@ impl Results {
             "\nLines the services logged at ERROR level during the runs: {}.",
             self.errors_logged
         );
+        let placed = self.orders_placed();
+        if placed > 0 {
+            let _ = writeln!(
+                out,
+                "\nEmails the fleet sent over SMTP: {} for {placed} orders placed, {:.2} an order (placed, paid and dispatched make three).",
+                self.emails,
+                self.emails as f64 / placed as f64
+            );
+        }
         out
     }
 

@@ -178,7 +178,10 @@ fn decode_base64(body: &str) -> String {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Whether accepted messages are kept, or only counted.
+    keep: bool,
     messages: Vec<ReceivedMail>,
+    accepted: usize,
     /// How many of the next messages to refuse with `451`.
     refuse: usize,
     refused: usize,
@@ -198,11 +201,28 @@ impl SmtpCatcher {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start() -> SmtpCatcher {
+        SmtpCatcher::serving(true).await
+    }
+
+    /// Starts a server that accepts messages as [`start`](Self::start)'s
+    /// does but keeps none, only their number ([`accepted`](Self::accepted)):
+    /// for a benchmark's thousands of emails.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_counting() -> SmtpCatcher {
+        SmtpCatcher::serving(false).await
+    }
+
+    async fn serving(keep: bool) -> SmtpCatcher {
         let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
             .expect("bind a loopback port for the SMTP catcher");
         let address = listener.local_addr().expect("the catcher's address");
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            keep,
+            ..State::default()
+        }));
         let shared = state.clone();
         let task = tokio::spawn(async move {
             // Connections live in the set, so dropping the catcher (which
@@ -229,7 +249,13 @@ impl SmtpCatcher {
         self.address
     }
 
-    /// Every message accepted so far, in the order they arrived.
+    /// How many messages were accepted so far, kept or not.
+    pub fn accepted(&self) -> usize {
+        lock(&self.state).accepted
+    }
+
+    /// Every message accepted so far, in the order they arrived (none for
+    /// a server that only counts).
     pub fn messages(&self) -> Vec<ReceivedMail> {
         lock(&self.state).messages.clone()
     }
@@ -329,7 +355,10 @@ async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) {
                     state.refused += 1;
                     "451 4.3.0 Try again later\r\n".to_owned()
                 } else {
-                    state.messages.push(mail);
+                    state.accepted += 1;
+                    if state.keep {
+                        state.messages.push(mail);
+                    }
                     "250 2.0.0 Queued\r\n".to_owned()
                 }
             }

@@ -101,6 +101,22 @@ async fn a_temporary_refusal_is_not_permanent_and_the_next_try_arrives() {
         .expect("accepted on the second try");
     assert_eq!(server.refused(), 1);
     assert_eq!(server.messages().len(), 1);
+    assert_eq!(server.accepted(), 1);
+}
+
+#[tokio::test]
+async fn a_counting_server_accepts_and_counts_what_it_does_not_keep() {
+    let server = SmtpCatcher::start_counting().await;
+    server.refuse_next(1);
+    let mailer = Mailer::new(&MailSettings::smtp(server.url())).expect("an SMTP mailer");
+
+    mailer.send(&receipt()).await.expect_err("refused with 451");
+    for _ in 0..3 {
+        mailer.send(&receipt()).await.expect("accepted");
+    }
+    assert_eq!(server.accepted(), 3, "refused messages are not counted");
+    assert_eq!(server.refused(), 1);
+    assert!(server.messages().is_empty(), "nothing kept");
 }
 
 #[tokio::test]
