@@ -72,20 +72,11 @@ fn order_says(event: &OrderEvent) -> (Option<Customer>, Option<Notice>) {
             Some(customer(created.customer_id, None)),
             Some(wording::placed(created)),
         ),
-        OrderEvent::OrderStatusChanged(changed) => {
-            // Only an order that needs no payment goes from pending
-            // straight to processing; others are told paid by the
-            // payment itself, dispatched by the business's part and
-            // cancelled by `order_cancelled`. A change that tells nothing
-            // is passed over: the customer it names is known by then
-            // (`order_created` comes first on the same partition, and
-            // `order_submitted` brings the email), so acting on it would
-            // only write again what the order's row already holds.
-            let paid_with_points =
-                changed.from == OrderStatus::Pending && changed.to == OrderStatus::Processing;
-            if !paid_with_points {
-                return (None, None);
-            }
+        // Only an order that needs no payment goes from pending straight
+        // to processing; other orders are told paid by the payment itself.
+        OrderEvent::OrderStatusChanged(changed)
+            if changed.from == OrderStatus::Pending && changed.to == OrderStatus::Processing =>
+        {
             (
                 Some(customer(
                     changed.customer_id,
@@ -98,11 +89,14 @@ fn order_says(event: &OrderEvent) -> (Option<Customer>, Option<Notice>) {
             Some(customer(cancelled.customer_id, None)),
             Some(wording::cancelled(cancelled)),
         ),
-        // Commands to other services, told to the customer through their
-        // outcomes (payment, dispatch) instead. Those that name the
-        // customer come after `order_created` on the same partition, which
-        // named them first.
-        OrderEvent::OrderReadyForDispatch(_)
+        // Any other status change is told by what caused it (the payment,
+        // a business's part, `order_cancelled`), and commands to other
+        // services through their outcomes. Those that name the customer
+        // come after `order_created` on the same partition, which named
+        // them first, and `order_submitted` brings the email: acting on
+        // them would only write again what the order's row holds.
+        OrderEvent::OrderStatusChanged(_)
+        | OrderEvent::OrderReadyForDispatch(_)
         | OrderEvent::PointsSpendRequested(_)
         | OrderEvent::PointsReleaseRequested(_)
         | OrderEvent::PointsRefundRequested(_)
