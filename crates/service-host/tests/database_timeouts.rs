@@ -1,14 +1,17 @@
 //! A service's pool cuts a stuck statement short: a query past the
 //! statement timeout, or a wait for a lock past the lock timeout, fails
 //! fast with an error instead of holding its connection, while a `LISTEN`
-//! connection waits for notifications as long as it likes.
+//! connection waits for notifications as long as it likes. And a
+//! connection the server ended while it lay idle in the pool is replaced,
+//! not handed out.
 
 #![allow(clippy::unwrap_used)] // a test whose set-up fails should fail on the spot
 
 use std::time::{Duration, Instant};
 
-use service_host::{connect_pool, HostConfig};
+use service_host::{connect_pool, HostConfig, PING_AFTER_IDLE};
 use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection};
 
 fn config(url: &str, statement_timeout: Duration, lock_timeout: Duration) -> HostConfig {
     // The broker is never reached: only the pool is made.
@@ -104,4 +107,39 @@ async fn a_listening_connection_outlives_the_statement_timeout() {
         .expect("no notification within 5 s")
         .unwrap();
     assert_eq!(notification.payload(), "still here");
+}
+
+#[tokio::test]
+async fn a_connection_the_server_ended_while_idle_is_replaced_not_handed_out() {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let timeout = Duration::from_secs(20);
+    let pool = connect_pool(&config(db.url("cart"), timeout, timeout), "cart")
+        .await
+        .unwrap();
+    let first: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // The server ends that backend (an operator, a restart, a proxy's idle
+    // timeout) while the pool holds its connection idle.
+    let mut other = PgConnection::connect(db.url("cart")).await.unwrap();
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(first)
+        .fetch_one(&mut other)
+        .await
+        .unwrap();
+    assert!(ended);
+    tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(200)).await;
+    assert_eq!(
+        (pool.size(), pool.num_idle()),
+        (1, 1),
+        "the ended one lies idle"
+    );
+
+    let second: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_ne!(second, first);
 }
