@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use service_host::{connect_pool, HostConfig, PING_AFTER_IDLE};
 use sqlx::postgres::PgListener;
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, PgConnection, PgPool};
+use test_harness::TestDatabase;
 
 fn config(url: &str, statement_timeout: Duration, lock_timeout: Duration) -> HostConfig {
     // The broker is never reached: only the pool is made.
@@ -19,6 +20,19 @@ fn config(url: &str, statement_timeout: Duration, lock_timeout: Duration) -> Hos
     config.db_statement_timeout = statement_timeout;
     config.db_lock_timeout = lock_timeout;
     config
+}
+
+/// A fresh database, and the pool a service of its `cart` role makes with
+/// these timeouts.
+async fn cart_pool(statement_timeout: Duration, lock_timeout: Duration) -> (TestDatabase, PgPool) {
+    let db = test_harness::fresh_database(&["cart"]).await;
+    let pool = connect_pool(
+        &config(db.url("cart"), statement_timeout, lock_timeout),
+        "cart",
+    )
+    .await
+    .unwrap();
+    (db, pool)
 }
 
 fn code_of(error: &sqlx::Error) -> Option<String> {
@@ -30,11 +44,8 @@ fn code_of(error: &sqlx::Error) -> Option<String> {
 
 #[tokio::test]
 async fn a_query_longer_than_the_statement_timeout_fails_fast_and_the_pool_goes_on() {
-    let db = test_harness::fresh_database(&["cart"]).await;
     let timeout = Duration::from_millis(300);
-    let pool = connect_pool(&config(db.url("cart"), timeout, timeout), "cart")
-        .await
-        .unwrap();
+    let (_db, pool) = cart_pool(timeout, timeout).await;
 
     let started = Instant::now();
     let error = sqlx::query("SELECT pg_sleep(30)")
@@ -60,14 +71,8 @@ async fn a_query_longer_than_the_statement_timeout_fails_fast_and_the_pool_goes_
 
 #[tokio::test]
 async fn a_statement_waiting_for_a_lock_gives_up_after_the_lock_timeout() {
-    let db = test_harness::fresh_database(&["cart"]).await;
     let lock_timeout = Duration::from_millis(300);
-    let pool = connect_pool(
-        &config(db.url("cart"), Duration::from_secs(20), lock_timeout),
-        "cart",
-    )
-    .await
-    .unwrap();
+    let (_db, pool) = cart_pool(Duration::from_secs(20), lock_timeout).await;
     let mut holder = pool.acquire().await.unwrap();
     sqlx::query("SELECT pg_advisory_lock(42)")
         .execute(&mut *holder)
@@ -88,11 +93,8 @@ async fn a_statement_waiting_for_a_lock_gives_up_after_the_lock_timeout() {
 
 #[tokio::test]
 async fn a_listening_connection_outlives_the_statement_timeout() {
-    let db = test_harness::fresh_database(&["cart"]).await;
     let timeout = Duration::from_millis(200);
-    let pool = connect_pool(&config(db.url("cart"), timeout, timeout), "cart")
-        .await
-        .unwrap();
+    let (_db, pool) = cart_pool(timeout, timeout).await;
     let mut listener = PgListener::connect_with(&pool).await.unwrap();
     listener.listen("timeouts_test").await.unwrap();
 
@@ -111,11 +113,8 @@ async fn a_listening_connection_outlives_the_statement_timeout() {
 
 #[tokio::test]
 async fn a_connection_the_server_ended_while_idle_is_replaced_not_handed_out() {
-    let db = test_harness::fresh_database(&["cart"]).await;
     let timeout = Duration::from_secs(20);
-    let pool = connect_pool(&config(db.url("cart"), timeout, timeout), "cart")
-        .await
-        .unwrap();
+    let (db, pool) = cart_pool(timeout, timeout).await;
     let first: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
         .fetch_one(&pool)
         .await
