@@ -13,6 +13,10 @@
 //! default 2000), `--burst N` (events sent by concurrent writers, default
 //! 20000), `--writers N` (default 8); `HEYBLUE_KAFKA_FETCH_WAIT_MS` sets the
 //! consumer's `fetch.wait.max.ms` as in the services.
+//!
+//! Each phase also prints the whole machine's CPU (`/proc/stat`: every
+//! process, PostgreSQL and the broker included) per event handled: what a
+//! hop of the chain costs when nothing else runs.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -180,6 +184,7 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
 
     // Paced: one event at a time, ~500/s, nothing queued behind it.
     let started = Instant::now();
+    let cpu_before = machine_cpu_seconds()?;
     for _ in 0..paced {
         send(&producer, 1).await?;
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -191,6 +196,7 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
         started.elapsed(),
     )
     .await?;
+    report_cpu(cpu_before, paced)?;
     sqlx::query(&format!(
         "TRUNCATE {PRODUCER_SCHEMA}.sent, {CONSUMER_SCHEMA}.received"
     ))
@@ -199,6 +205,7 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
 
     // Burst: concurrent writers, one event per transaction, as fast as they can.
     let started = Instant::now();
+    let cpu_before = machine_cpu_seconds()?;
     let per_writer = burst / writers.max(1);
     let mut tasks = Vec::new();
     for _ in 0..writers {
@@ -223,6 +230,7 @@ async fn produce(paced: usize, burst: usize, writers: usize) -> anyhow::Result<(
         total as f64 / committed.as_secs_f64()
     );
     let handled_rate = report(&admin, &format!("burst, {total} events"), elapsed).await?;
+    report_cpu(cpu_before, total)?;
     println!(
         "burst handled at {:.0}% of the rate the writers committed it, {:.0}% of the one-row commit ceiling without NOTIFY, {:.0}% of the ceiling with NOTIFY",
         100.0 * handled_rate / (total as f64 / committed.as_secs_f64()),
@@ -347,4 +355,27 @@ async fn report(admin: &PgPool, label: &str, elapsed: Duration) -> anyhow::Resul
         elapsed.as_secs_f64()
     );
     Ok(rate)
+}
+
+/// CPU seconds every process of the machine has used since boot (busy
+/// time of all cores in `/proc/stat`).
+fn machine_cpu_seconds() -> anyhow::Result<f64> {
+    use procfs::CurrentSI;
+    let total = procfs::KernelStats::current()?.total;
+    let busy = total.user
+        + total.nice
+        + total.system
+        + total.irq.unwrap_or_default()
+        + total.softirq.unwrap_or_default();
+    Ok(busy as f64 / procfs::ticks_per_second() as f64)
+}
+
+/// Prints the machine's CPU per event handled since `before`.
+fn report_cpu(before: f64, events: usize) -> anyhow::Result<()> {
+    let used = machine_cpu_seconds()? - before;
+    println!(
+        "  machine CPU: {used:.2} s, {:.3} ms an event (writer, relay, broker, consumer and PostgreSQL)",
+        1000.0 * used / events.max(1) as f64
+    );
+    Ok(())
 }
